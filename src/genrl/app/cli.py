@@ -1,0 +1,35 @@
+"""The ``genrl`` command: one subcommand per pipeline stage.
+
+Stages so far: ``genrl envs`` (environments). Run ``genrl --help`` or ``genrl envs --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from genrl import __version__
+from genrl.app import envs_cmd
+
+STAGES = (envs_cmd,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every stage's subcommand registered."""
+    parser = argparse.ArgumentParser(prog="genrl", description="GenRL: multimodal-foundation world models "
+                                     "for generalist embodied agents")
+    parser.add_argument("--version", action="version", version=f"genrl {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for stage in STAGES:
+        stage.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``genrl`` console script. Returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
