@@ -1,6 +1,6 @@
 """The ``genrl`` command: one subcommand per pipeline stage.
 
-Stages so far: ``genrl envs`` (environments). Run ``genrl --help`` or ``genrl envs --help``.
+Stages so far: ``genrl envs`` (environments), ``genrl experts`` (state-based experts for data collection). Run ``genrl --help`` or ``genrl envs --help``.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import argparse
 import sys
 
 from genrl import __version__
-from genrl.app import envs_cmd
+from genrl.app import envs_cmd, experts_cmd
 
-STAGES = (envs_cmd,)
+STAGES = (envs_cmd, experts_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -64,7 +64,7 @@ class DomainSpec:
     episode_steps: int = 500
     settle: Callable[[Any], None] | None = None
 
-    def make_env(self, task: str, seed: int | None = None, render: RenderSettings = RenderSettings(),
+    def make_env(self, task: str, seed: int | None = None, render: RenderSettings | None = RenderSettings(),
                  action_repeat: int = 2) -> "DMCEnv":
         """Build the Gymnasium environment for ``task`` (a task name of this domain, without the prefix)."""
         return DMCEnv(self, task, seed=seed, render=render, action_repeat=action_repeat)
@@ -91,7 +91,8 @@ class DMCEnv(gym.Env):
         domain: the :class:`DomainSpec`.
         task: task name within the domain (e.g. ``"walk"``).
         seed: seed of the initial-state sampler; ``reset(seed=...)`` re-seeds it.
-        render: :class:`RenderSettings` (image size, shadow map, MSAA).
+        render: :class:`RenderSettings` (image size, shadow map, MSAA), or ``None`` for a state-only environment
+            (no OpenGL context, no ``"image"`` key; used to train state-based experts fast).
         action_repeat: control steps per agent step (GenRL: 2).
 
     Raises:
@@ -101,7 +102,7 @@ class DMCEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(self, domain: DomainSpec, task: str, seed: int | None = None,
-                 render: RenderSettings = RenderSettings(), action_repeat: int = 2):
+                 render: RenderSettings | None = RenderSettings(), action_repeat: int = 2):
         if task not in domain.tasks:
             raise ValueError(f"unknown {domain.name} task {task!r}; valid tasks: {', '.join(sorted(domain.tasks))}")
         if action_repeat < 1:
@@ -114,18 +115,17 @@ class DMCEnv(gym.Env):
         self.episode_steps = domain.episode_steps
         self.physics = domain.make_physics()
         self._n_sub_steps = max(1, int(round(domain.control_timestep / self.physics.model.opt.timestep)))
-        self._camera = FastCamera(self.physics, domain.camera, render)
+        self._camera = FastCamera(self.physics, domain.camera, render) if render is not None else None
         lo, hi = self.physics.model.actuator_ctrlrange.T.copy()
         limited = self.physics.model.actuator_ctrllimited.astype(bool)
         self._ctrl_lo, self._ctrl_hi = np.where(limited, lo, -1.0), np.where(limited, hi, 1.0)
         n_act = self.physics.model.nu
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(n_act,), dtype=np.float32)
         state_dim = int(np.asarray(domain.state(self.physics)).size)
-        size = render.size
-        self.observation_space = gym.spaces.Dict({
-            "image": gym.spaces.Box(0, 255, shape=(size, size, 3), dtype=np.uint8),
-            "state": gym.spaces.Box(-np.inf, np.inf, shape=(state_dim,), dtype=np.float32),
-        })
+        spaces = {"state": gym.spaces.Box(-np.inf, np.inf, shape=(state_dim,), dtype=np.float32)}
+        if render is not None:
+            spaces["image"] = gym.spaces.Box(0, 255, shape=(render.size, render.size, 3), dtype=np.uint8)
+        self.observation_space = gym.spaces.Dict(spaces)
         self._random = np.random.RandomState(seed)
         if seed is not None:
             self.action_space.seed(seed)
@@ -134,9 +134,10 @@ class DMCEnv(gym.Env):
 
     # -- helpers -------------------------------------------------------------------------------------------------
     def _observation(self) -> dict[str, np.ndarray]:
-        self._last_image = self._camera.render()
-        state = np.asarray(self.domain.state(self.physics), dtype=np.float32).ravel()
-        return {"image": self._last_image, "state": state}
+        obs = {"state": np.asarray(self.domain.state(self.physics), dtype=np.float32).ravel()}
+        if self._camera is not None:
+            self._last_image = obs["image"] = self._camera.render()
+        return obs
 
     def _info(self, rewards: dict[str, float]) -> dict[str, Any]:
         return {"physics": {k: float(v) for k, v in self.domain.descriptors(self.physics).items()},
@@ -186,7 +187,13 @@ class DMCEnv(gym.Env):
         return self._observation(), rewards[self.task], False, truncated, self._info(rewards)
 
     def render(self) -> np.ndarray:
-        """The last observed frame, ``uint8 [size, size, 3]`` (a copy)."""
+        """The last observed frame, ``uint8 [size, size, 3]`` (a copy).
+
+        Raises:
+            RuntimeError: the environment was built without rendering (``render=None``).
+        """
+        if self._camera is None:
+            raise RuntimeError(f"{self.task_id}: built with render=None (state-only); nothing to render")
         if self._last_image is None:
             return self._camera.render()
         return self._last_image.copy()

@@ -79,14 +79,14 @@ def list_tasks(domain_name: str | None = None) -> list[str]:
     return [f"{n}_{t}" for n in names for t in domain(n).tasks]
 
 
-def make(task_id: str, seed: int | None = None, render: RenderSettings = RenderSettings(),
+def make(task_id: str, seed: int | None = None, render: RenderSettings | None = RenderSettings(),
          action_repeat: int = 2) -> gym.Env:
     """Build the pixel environment of a task.
 
     Args:
         task_id: e.g. ``"walker_walk"``, ``"stickman_hands_up"``, ``"kitchen_microwave"``.
         seed: initial-state seed (``None``: random).
-        render: :class:`RenderSettings`.
+        render: :class:`RenderSettings`, or ``None`` for a state-only environment (no image; DMC domains only).
         action_repeat: control steps per agent step (GenRL: 2).
 
     Raises:

@@ -1,0 +1,1 @@
+"""Offline datasets: expert policies for collection (more to come: episode format, collection, sampling)."""
