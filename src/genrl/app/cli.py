@@ -1,6 +1,7 @@
 """The ``genrl`` command: one subcommand per pipeline stage.
 
-Stages so far: ``genrl envs`` (environments), ``genrl experts`` (state-based experts for data collection). Run ``genrl --help`` or ``genrl envs --help``.
+Stages so far: ``genrl envs`` (environments), ``genrl experts`` (state-based experts for data collection),
+``genrl collect`` and ``genrl data`` (offline datasets). Run ``genrl --help`` or ``genrl envs --help``.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ import argparse
 import sys
 
 from genrl import __version__
-from genrl.app import envs_cmd, experts_cmd
+from genrl.app import collect_cmd, data_cmd, envs_cmd, experts_cmd
 
-STAGES = (envs_cmd, experts_cmd)
+STAGES = (envs_cmd, experts_cmd, collect_cmd, data_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,6 +33,8 @@ from genrl.envs import make, normalized_score, SCORES
 from genrl.utils.io import atomic_path, write_json
 
 HIDDEN = (256, 256)
+# Committed expert weights shipped with the package: expert_weights/<task_id>/actor_<pct>.safetensors + card.json
+EXPERTS_DIR = Path(__file__).parent / "expert_weights"
 
 
 class StateTaskEnv(gym.Env):
@@ -190,6 +192,23 @@ def train_expert(task: str, steps: int, out: str | Path, seed: int = 0,
     write_json(out / "card.json", card)
     env.close()
     return card
+
+
+def find_experts(domain: str, experts_dir: str | Path | None = None) -> dict[str, dict[int, Path]]:
+    """Expert snapshots of a domain: ``{task_id: {percent: actor file}}``.
+
+    Looks in ``experts_dir`` (default: the weights shipped in the package, :data:`EXPERTS_DIR`) for folders
+    named ``<domain>_<task>`` holding ``actor_<pct>.safetensors`` files. Returns ``{}`` when there are none.
+    """
+    root = Path(experts_dir) if experts_dir is not None else EXPERTS_DIR
+    found: dict[str, dict[int, Path]] = {}
+    if not root.is_dir():
+        return found
+    for folder in sorted(root.glob(f"{domain}_*")):
+        snaps = {int(p.stem.split("_")[1]): p for p in folder.glob("actor_*.safetensors")}
+        if snaps:
+            found[folder.name] = snaps
+    return found
 
 
 def load_card(path: str | Path) -> dict:

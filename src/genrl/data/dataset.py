@@ -1,0 +1,638 @@
+"""Dataset folders: episodes of one domain, a JSON manifest, and VLM embeddings stored beside the episodes.
+
+Layout of a dataset folder ``DIR``::
+
+    DIR/manifest.json                         domain, action dim, image size, every episode's source + length
+    DIR/episodes/<name>.npz                   one episode each (format of :mod:`genrl.data.episode`)
+    DIR/embeddings/<embedder_id>/<name>.npy   float16 [T, dim]: one VLM embedding per entry of episode <name>
+    DIR/embeddings/<embedder_id>/embedder.json {"id", "dim", "dtype"} of that embedding model
+
+The manifest (``{"format": "genrl-dataset/1", "domain", "action_dim", "image_size", "episodes": {name: meta}}``)
+is the list of episodes of the dataset: an ``.npz`` under ``episodes/`` that it does not name is ignored (an
+orphan, e.g. written by a worker that crashed before the main process registered it). Every episode's ``meta``
+holds at least ``length`` (entries, including the reset entry) and, by convention, ``source`` (``"random"``,
+``"perturbed"``, ``"expert"``, ``"imported"``), ``task``, ``policy``, ``noise``, ``seed``, ``snapshot``; it may
+carry a ``subset`` label that overrides the composition label (:func:`subset_label`).
+
+Embeddings are keyed by the embedding model's id (a free string such as ``internvideo2-stage2-1b-f8`` that must be a
+plain folder name), so switching VLM adds a folder and never rewrites episodes. ``clip_video`` of the official
+files is imported as the embeddings of :data:`INTERNVIDEO2_ID` and ``clip_img`` as :data:`SIGLIP_ID`
+(:func:`import_episodes`).
+
+Writes and crashes:
+    * every file is written to a temporary file beside it and renamed (:func:`genrl.utils.io.atomic_path`), so a
+      crash never leaves a truncated file under a final name; at most the episode in progress is lost. A hard kill
+      can leave ``.<stem>.*.partial.npz`` temporaries, which are never read (:meth:`Dataset.clean_partials`).
+    * **only the main process writes the manifest.** Collection workers write ``episodes/<name>.npz`` themselves
+      (with :func:`genrl.data.episode.save_episode`) and hand the name back; the main process then calls
+      :meth:`Dataset.register`. Re-running a collection skips names for which :meth:`Dataset.has` is true.
+
+Loading validates keys, shapes, dtypes and lengths (against the manifest too); problems raise
+:class:`~genrl.data.episode.EpisodeError` naming the file, or, with ``load_all(skip_bad=True)``, are skipped with a
+warning. A dataset holds one domain: adding an episode of another action size or domain is refused, and
+:func:`check_domain` refuses to use a dataset with a model of another domain.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from genrl.data.episode import REQUIRED, EpisodeError, load_episode, save_episode, validate_episode
+from genrl.utils.io import atomic_path, write_json
+
+FORMAT = "genrl-dataset/1"
+MANIFEST = "manifest.json"
+EPISODES = "episodes"
+EMBEDDINGS = "embeddings"
+EMBEDDER_INFO = "embedder.json"
+INTERNVIDEO2_ID = "internvideo2-stage2-1b-f8"
+"""Id under which official ``clip_video`` arrays are stored: InternVideo2-Stage2-1B video embedding (512-d) of the
+8-frame window ending at each entry (reference 9.3). The official sample has **8** leading zero rows (indices
+0-7, reference 9.3 caveat); imported values are kept exactly as they are (only cast to float16)."""
+SIGLIP_ID = "siglip-b16-224"
+"""Id under which official ``clip_img`` arrays (768-d, unit norm, one per frame; SigLIP-B image embeddings, paper
+section 4) are stored when importing."""
+KNOWN_DOMAINS = ("walker", "cheetah", "quadruped", "stickman", "kitchen")
+EMBEDDING_KEYS = {"clip_video": INTERNVIDEO2_ID, "clip_img": SIGLIP_ID}
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+=-]{0,199}$")
+
+
+class DatasetError(ValueError):
+    """A dataset folder, its manifest or its embeddings are missing or inconsistent (the message says which)."""
+
+
+class SubsetRow(NamedTuple):
+    """One row of :meth:`Dataset.composition` (paper Table 4)."""
+
+    subset: str
+    episodes: int
+    frames: int
+    fraction: float
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Validate an episode name or embedder id as a plain file/folder name; returns it unchanged.
+
+    Allowed: letters, digits and ``_ . + = -``, not starting with ``.`` or ``-``, no ``..``, at most 200 chars.
+
+    Raises:
+        DatasetError: empty, containing ``/`` or ``..``, or other characters.
+    """
+    if not isinstance(name, str) or not name:
+        raise DatasetError(f"{what} must be a non-empty string, got {name!r}")
+    if "/" in name or "\\" in name or ".." in name or not _SAFE_NAME.match(name):
+        raise DatasetError(f"{what} {name!r} is not a plain folder/file name: use letters, digits and _ . + = - "
+                           f"(no '/', no '..', not starting with '.' or '-', at most 200 characters)")
+    return name
+
+
+def check_domain(dataset_domain: str, expected_domain: str, what: str = "the dataset",
+                 against: str = "the model was trained for") -> None:
+    """Refuse to mix domains.
+
+    Example message: ``dataset data/walker holds walker episodes but the model was trained for stickman``.
+
+    Args:
+        dataset_domain: domain of the data (``Dataset.domain``).
+        expected_domain: domain required by the caller (e.g. the model's).
+        what: how to name the data in the message (e.g. ``f"dataset {ds.root}"``).
+        against: what requires ``expected_domain``.
+
+    Raises:
+        DatasetError (a ``ValueError``): the domains differ.
+    """
+    if dataset_domain != expected_domain:
+        raise DatasetError(f"{what} holds {dataset_domain} episodes but {against} {expected_domain}; "
+                           f"use a {expected_domain} dataset (domains cannot be mixed)")
+
+
+def subset_label(domain: str, meta: Mapping[str, Any]) -> str:
+    """Composition label of an episode from its meta (rows of paper Table 4).
+
+    * ``meta["subset"]`` if present (explicit label);
+    * ``source == "expert"`` (replay of an agent that learned a task): ``"{domain} {task}"``, e.g. ``walker run``;
+    * ``source == "perturbed"`` (expert actions with noise): ``"{domain} {task} perturbed"``;
+    * ``source == "random"`` (uniform random / exploration): ``"{domain} expl"``;
+    * ``source == "imported"``: ``"{domain} {task} imported"`` or ``"{domain} imported"``;
+    * otherwise ``"{domain} {source or 'unknown'}"``.
+
+    ``task`` may be the full task id (``walker_run``) or the short name (``run``); underscores become spaces.
+    """
+    if meta.get("subset"):
+        return str(meta["subset"])
+    source = meta.get("source") or "unknown"
+    task = meta.get("task")
+    short = None
+    if task:
+        short = str(task)
+        if short.startswith(domain + "_"):
+            short = short[len(domain) + 1:]
+        short = short.replace("_", " ")
+    if source == "expert":
+        return f"{domain} {short}" if short else f"{domain} expert"
+    if source == "perturbed":
+        return f"{domain} {short} perturbed" if short else f"{domain} perturbed"
+    if source == "random":
+        return f"{domain} expl"
+    if source == "imported":
+        return f"{domain} {short} imported" if short else f"{domain} imported"
+    return f"{domain} {source}"
+
+
+def npz_headers(path: str | os.PathLike) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """``{key: (shape, dtype)}`` of every array of an ``.npz``, read from the headers only (no decompression).
+
+    Raises:
+        EpisodeError: unreadable/corrupt file (message names the file).
+    """
+    path = Path(path)
+    out = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for member in zf.namelist():
+                if not member.endswith(".npy"):
+                    continue
+                with zf.open(member) as f:
+                    major, _ = np.lib.format.read_magic(f)
+                    read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(f)
+                out[member[:-4]] = (tuple(int(s) for s in shape), np.dtype(dtype))
+    except FileNotFoundError:
+        raise EpisodeError(f"{path}: file is missing") from None
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise EpisodeError(f"{path}: cannot read the array headers ({type(err).__name__}: {err})") from err
+    return out
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+class Dataset:
+    """A dataset folder (see the module docstring for the layout). Open with ``Dataset(root)``, make with
+    :meth:`Dataset.create`.
+
+    The manifest is read once when opening (:meth:`reload` re-reads it) and rewritten atomically by every
+    :meth:`add` / :meth:`register` (main process only).
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self._root = Path(root)
+        self.reload()
+
+    # ------------------------------------------------------------------ creation / manifest
+    @classmethod
+    def create(cls, root: str | os.PathLike, domain: str, action_dim: int, image_size: int = 64) -> "Dataset":
+        """Create an empty dataset, or open the existing one at ``root`` if it has the same domain and sizes.
+
+        Raises:
+            DatasetError: ``root`` already holds a dataset of another domain / action size / image size, or
+                ``root`` exists and is not a folder.
+        """
+        root = Path(root)
+        check_name(domain, "domain")
+        if int(action_dim) < 1 or int(image_size) < 1:
+            raise DatasetError(f"action_dim and image_size must be positive, got {action_dim}, {image_size}")
+        if (root / MANIFEST).exists():
+            ds = cls(root)
+            check_domain(ds.domain, domain, f"dataset {root}", against="episodes are being added for")
+            if ds.action_dim != int(action_dim) or ds.image_size != int(image_size):
+                raise DatasetError(f"dataset {root} ({ds.domain}) has action dim {ds.action_dim} and image size "
+                                   f"{ds.image_size}, not {action_dim} and {image_size}")
+            return ds
+        if root.exists() and not root.is_dir():
+            raise DatasetError(f"{root} exists and is not a folder")
+        (root / EPISODES).mkdir(parents=True, exist_ok=True)
+        write_json(root / MANIFEST, {"format": FORMAT, "domain": domain, "action_dim": int(action_dim),
+                                     "image_size": int(image_size), "episodes": {}})
+        return cls(root)
+
+    def reload(self) -> None:
+        """Re-read ``manifest.json``.
+
+        Raises:
+            DatasetError: no manifest (the message says what a dataset folder contains), bad JSON or format.
+        """
+        path = self._root / MANIFEST
+        if not path.is_file():
+            raise DatasetError(
+                f"{self._root} is not a genrl dataset: {path} not found. A dataset folder contains manifest.json, "
+                f"episodes/<name>.npz and optionally embeddings/<embedder_id>/<name>.npy; make one with "
+                f"`genrl data import SRC --out DIR --domain D` or by collecting data")
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise DatasetError(f"{path}: cannot read the manifest ({err})") from err
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise DatasetError(f"{path}: not a {FORMAT} manifest (format={manifest.get('format')!r})"
+                               if isinstance(manifest, dict) else f"{path}: not a {FORMAT} manifest")
+        for key in ("domain", "action_dim", "image_size", "episodes"):
+            if key not in manifest:
+                raise DatasetError(f"{path}: manifest lacks {key!r}")
+        for name, meta in manifest["episodes"].items():
+            if not isinstance(meta, dict) or not isinstance(meta.get("length"), int):
+                raise DatasetError(f"{path}: episode {name!r} has no integer 'length' in its meta")
+        self._manifest = manifest
+
+    def _write_manifest(self) -> None:
+        self._manifest["episodes"] = dict(sorted(self._manifest["episodes"].items()))
+        write_json(self._root / MANIFEST, self._manifest)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    @property
+    def domain(self) -> str:
+        return self._manifest["domain"]
+
+    @property
+    def action_dim(self) -> int:
+        return int(self._manifest["action_dim"])
+
+    @property
+    def image_size(self) -> int:
+        return int(self._manifest["image_size"])
+
+    def __len__(self) -> int:
+        return len(self._manifest["episodes"])
+
+    def __repr__(self) -> str:
+        return f"Dataset({str(self._root)!r}, domain={self.domain!r}, episodes={len(self)}, frames={self.frames()})"
+
+    def require_domain(self, expected: str, against: str = "the model was trained for") -> None:
+        """:func:`check_domain` for this dataset."""
+        check_domain(self.domain, expected, f"dataset {self._root}", against)
+
+    # ------------------------------------------------------------------ episodes
+    def episode_path(self, name: str) -> Path:
+        """``DIR/episodes/<name>.npz`` (validates ``name``). Workers write here, then the main process registers."""
+        return self._root / EPISODES / f"{check_name(name, 'episode name')}.npz"
+
+    def names(self) -> list[str]:
+        """Sorted names of the episodes listed in the manifest."""
+        return sorted(self._manifest["episodes"])
+
+    def meta(self, name: str) -> dict[str, Any]:
+        """The manifest entry of an episode (a copy). Raises ``KeyError`` if it is not listed."""
+        try:
+            return dict(self._manifest["episodes"][name])
+        except KeyError:
+            raise KeyError(f"episode {name!r} is not in dataset {self._root}") from None
+
+    def length(self, name: str) -> int:
+        """Entries of an episode (from the manifest)."""
+        return int(self.meta(name)["length"])
+
+    def has(self, name: str) -> bool:
+        """True if ``name`` is in the manifest and its file exists (used to resume collection)."""
+        return name in self._manifest["episodes"] and self.episode_path(name).is_file()
+
+    def _check_episode_shapes(self, where: str, length: int, action_shape: Sequence[int],
+                              obs_shape: Sequence[int]) -> None:
+        if len(action_shape) != 2 or action_shape[1] != self.action_dim:
+            raise DatasetError(f"{where}: action has shape {list(action_shape)} but dataset {self._root} holds "
+                               f"{self.domain} episodes with action dim {self.action_dim} (wrong domain?)")
+        if tuple(obs_shape[2:]) != (self.image_size, self.image_size):
+            raise DatasetError(f"{where}: observation frames are {list(obs_shape[2:])}, dataset {self._root} "
+                               f"holds {self.image_size}x{self.image_size} frames")
+
+    def _check_meta(self, name: str, meta: Mapping[str, Any] | None) -> None:
+        meta = meta or {}
+        where = f"{self.episode_path(name)}"
+        if meta.get("domain") not in (None, self.domain):
+            raise DatasetError(f"{where}: meta says domain {meta['domain']!r} but dataset {self._root} holds "
+                               f"{self.domain} episodes (domains cannot be mixed)")
+        task = str(meta.get("task") or "")
+        prefix = task.split("_")[0]
+        if prefix in KNOWN_DOMAINS and prefix != self.domain:
+            raise DatasetError(f"{where}: task {task!r} belongs to domain {prefix} but dataset {self._root} holds "
+                               f"{self.domain} episodes (domains cannot be mixed)")
+        try:
+            json.dumps(dict(meta))
+        except TypeError as err:
+            raise DatasetError(f"meta of episode {name!r} is not JSON-serializable ({err})") from err
+
+    def _set_meta(self, name: str, meta: Mapping[str, Any] | None, length: int) -> None:
+        entry = dict(meta or {})
+        entry["length"] = int(length)
+        self._manifest["episodes"][name] = entry
+        self._write_manifest()
+
+    def add(self, name: str, episode: Mapping[str, np.ndarray], meta: Mapping[str, Any] | None = None) -> Path:
+        """Validate and write an episode (atomically), then list it in the manifest (atomically).
+
+        Args:
+            name: episode name (plain file name, without ``.npz``); an existing episode of that name is replaced.
+            episode: dict in the format of :mod:`genrl.data.episode`.
+            meta: JSON-serializable description (``source``, ``task``, ``policy``, ``noise``, ``seed``, ...);
+                ``length`` is added.
+
+        Raises:
+            EpisodeError: the episode does not follow the format (nothing is written).
+            DatasetError: action dim / frame size differ from the dataset's, or ``meta`` names another domain
+                (``domain`` key, or a ``task`` id such as ``walker_walk``).
+        """
+        path = self.episode_path(name)
+        self._check_meta(name, meta)
+        length = validate_episode(episode, str(path))
+        self._check_episode_shapes(str(path), length, episode["action"].shape, episode["observation"].shape)
+        save_episode(path, episode)
+        self._set_meta(name, meta, length)
+        return path
+
+    def register(self, name: str, meta: Mapping[str, Any] | None = None) -> int:
+        """List an episode already written to :meth:`episode_path` (e.g. by a worker) in the manifest.
+
+        Keys, dtypes, lengths and sizes are checked from the array headers (no decompression; values are checked
+        on :meth:`load`). Returns the episode length.
+
+        Raises:
+            EpisodeError: missing/corrupt file or format problem (message names the file).
+            DatasetError: action dim / frame size differ from the dataset's, or ``meta`` names another domain
+                (``domain`` key, or a ``task`` id such as ``walker_walk``).
+        """
+        path = self.episode_path(name)
+        self._check_meta(name, meta)
+        heads = npz_headers(path)
+        missing = sorted(set(REQUIRED) - set(heads))
+        if missing:
+            raise EpisodeError(f"{path}: missing keys {missing} (has {sorted(heads)})")
+        length = heads["observation"][0][0] if heads["observation"][0] else 0
+        for key, dtype in REQUIRED.items():
+            shape, got = heads[key]
+            if got != np.dtype(dtype):
+                raise EpisodeError(f"{path}: {key!r} must be {np.dtype(dtype).name}, got {got}")
+            if not shape or shape[0] != length:
+                raise EpisodeError(f"{path}: {key!r} has shape {list(shape)}, 'observation' has {length} entries")
+        if length < 2 or len(heads["observation"][0]) != 4:
+            raise EpisodeError(f"{path}: 'observation' must be [T>=2, 3, H, W], got {list(heads['observation'][0])}")
+        self._check_episode_shapes(str(path), length, heads["action"][0], heads["observation"][0])
+        self._set_meta(name, meta, length)
+        return length
+
+    def remove(self, name: str) -> None:
+        """Drop an episode from the manifest and delete its file and embeddings."""
+        self._manifest["episodes"].pop(name, None)
+        self._write_manifest()
+        self.episode_path(name).unlink(missing_ok=True)
+        for emb in self.embeddings_ids():
+            self.embedding_path(emb, name).unlink(missing_ok=True)
+
+    def load(self, name: str, keys: set[str] | None = None) -> dict[str, np.ndarray]:
+        """Read and validate one episode (eagerly). ``keys``: only these (plus the required ones).
+
+        Raises:
+            KeyError: ``name`` is not in the manifest.
+            EpisodeError: missing/corrupt file, format problem, or a length/size that differs from the manifest
+                (the message names the file).
+        """
+        length = self.length(name)
+        path = self.episode_path(name)
+        if not path.is_file():
+            raise EpisodeError(f"{path}: file is missing (listed in {self._root / MANIFEST})")
+        ep = load_episode(path, keys)
+        got = ep["observation"].shape[0]
+        if got != length:
+            raise EpisodeError(f"{path}: has {got} entries but the manifest says {length}")
+        try:
+            self._check_episode_shapes(str(path), got, ep["action"].shape, ep["observation"].shape)
+        except DatasetError as err:
+            raise EpisodeError(str(err)) from None
+        return ep
+
+    def load_all(self, skip_bad: bool = False, keys: set[str] | None = None
+                 ) -> list[tuple[str, dict[str, np.ndarray]]]:
+        """Load every episode of the manifest, sorted by name.
+
+        Args:
+            skip_bad: if True, an unreadable/invalid episode is skipped with a ``RuntimeWarning`` that names the
+                file and the problem; otherwise its :class:`EpisodeError` is raised.
+            keys: as in :meth:`load`.
+        """
+        out = []
+        for name in self.names():
+            try:
+                out.append((name, self.load(name, keys)))
+            except EpisodeError as err:
+                if not skip_bad:
+                    raise
+                warnings.warn(f"skipping bad episode: {err}", RuntimeWarning, stacklevel=2)
+        return out
+
+    def orphans(self) -> list[str]:
+        """Names of ``episodes/*.npz`` files that the manifest does not list (e.g. a worker's last episode)."""
+        listed = self._manifest["episodes"]
+        return sorted(p.stem for p in (self._root / EPISODES).glob("*.npz")
+                      if not p.name.startswith(".") and p.stem not in listed)
+
+    def clean_partials(self) -> list[Path]:
+        """Delete temporaries left by a hard-killed writer (``.*.partial.*``). Only call when no writer runs."""
+        found = [p for p in self._root.rglob(".*.partial.*") if p.is_file()]
+        for p in found:
+            p.unlink()
+        return found
+
+    # ------------------------------------------------------------------ statistics
+    def frames(self) -> int:
+        """Total entries of all episodes (from the manifest)."""
+        return sum(int(m["length"]) for m in self._manifest["episodes"].values())
+
+    def composition(self) -> list[SubsetRow]:
+        """Episodes and frames per subset (label from :func:`subset_label`), sorted by label, as paper Table 4."""
+        groups: dict[str, list[int]] = {}
+        for meta in self._manifest["episodes"].values():
+            row = groups.setdefault(subset_label(self.domain, meta), [0, 0])
+            row[0] += 1
+            row[1] += int(meta["length"])
+        total = max(self.frames(), 1)
+        return [SubsetRow(label, n, f, f / total) for label, (n, f) in sorted(groups.items())]
+
+    def disk_size(self) -> int:
+        """Bytes of every file under the dataset folder."""
+        return _dir_size(self._root)
+
+    # ------------------------------------------------------------------ embeddings
+    def embedding_path(self, embedder_id: str, name: str) -> Path:
+        """``DIR/embeddings/<embedder_id>/<name>.npy`` (both validated as plain names)."""
+        return (self._root / EMBEDDINGS / check_name(embedder_id, "embedder id")
+                / f"{check_name(name, 'episode name')}.npy")
+
+    def embeddings_ids(self) -> list[str]:
+        """Embedder ids that have a folder under ``embeddings/``, sorted."""
+        base = self._root / EMBEDDINGS
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if p.is_dir() and _SAFE_NAME.match(p.name)
+                      and ".." not in p.name)
+
+    def embedding_dim(self, embedder_id: str) -> int | None:
+        """Embedding size recorded for ``embedder_id`` (``embedder.json``), or None if none is stored yet."""
+        path = self._root / EMBEDDINGS / check_name(embedder_id, "embedder id") / EMBEDDER_INFO
+        if not path.is_file():
+            return None
+        try:
+            return int(json.loads(path.read_text())["dim"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise DatasetError(f"{path}: cannot read the embedder info ({err})") from err
+
+    def has_embedding(self, embedder_id: str, name: str) -> bool:
+        """True if the embeddings of episode ``name`` by ``embedder_id`` are stored."""
+        return self.embedding_path(embedder_id, name).is_file()
+
+    def embedding_coverage(self, embedder_id: str) -> tuple[int, int]:
+        """``(episodes with embeddings of embedder_id, episodes in the manifest)``."""
+        return sum(self.has_embedding(embedder_id, n) for n in self.names()), len(self)
+
+    def save_embedding(self, embedder_id: str, name: str, array: np.ndarray) -> Path:
+        """Store ``[T, dim]`` embeddings of episode ``name`` as float16, atomically.
+
+        Raises:
+            KeyError: ``name`` is not in the manifest.
+            DatasetError: not 2-D, ``T`` differs from the episode length, ``dim`` differs from the embeddings
+                already stored for this id, or non-finite values (also after the float16 cast).
+        """
+        path = self.embedding_path(embedder_id, name)
+        length = self.length(name)
+        arr = np.asarray(array)
+        if arr.ndim != 2:
+            raise DatasetError(f"{path}: embeddings must be [T, dim], got shape {list(arr.shape)}")
+        if arr.shape[0] != length:
+            raise DatasetError(f"{path}: {arr.shape[0]} embeddings for episode {name!r} of {length} entries")
+        dim = self.embedding_dim(embedder_id)
+        if dim is not None and arr.shape[1] != dim:
+            raise DatasetError(f"{path}: embeddings of size {arr.shape[1]} but {embedder_id!r} stores size {dim}")
+        arr16 = arr.astype(np.float16)
+        if not np.all(np.isfinite(arr16)):
+            raise DatasetError(f"{path}: embeddings contain NaN/Inf (or values beyond the float16 range)")
+        if dim is None:
+            write_json(path.parent / EMBEDDER_INFO, {"id": embedder_id, "dim": int(arr.shape[1]),
+                                                     "dtype": "float16"})
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, arr16, allow_pickle=False)
+        return path
+
+    def load_embedding(self, embedder_id: str, name: str) -> np.ndarray:
+        """Read the float16 ``[T, dim]`` embeddings of episode ``name`` (validated against the episode length).
+
+        Raises:
+            KeyError: ``name`` is not in the manifest.
+            DatasetError: missing/corrupt file, wrong dtype/shape, length or dim mismatch (message names the file).
+        """
+        path = self.embedding_path(embedder_id, name)
+        length = self.length(name)
+        if not path.is_file():
+            raise DatasetError(f"{path}: no {embedder_id!r} embeddings for episode {name!r} "
+                               f"(present: {self.embeddings_ids()})")
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as err:
+            raise DatasetError(f"{path}: cannot read embeddings ({type(err).__name__}: {err})") from err
+        if arr.dtype != np.float16 or arr.ndim != 2:
+            raise DatasetError(f"{path}: embeddings must be float16 [T, dim], got {arr.dtype} {list(arr.shape)}")
+        if arr.shape[0] != length:
+            raise DatasetError(f"{path}: {arr.shape[0]} embeddings for episode {name!r} of {length} entries")
+        dim = self.embedding_dim(embedder_id)
+        if dim is not None and arr.shape[1] != dim:
+            raise DatasetError(f"{path}: embeddings of size {arr.shape[1]} but {embedder_id!r} stores size {dim}")
+        return arr
+
+
+def _official_files(sources: Sequence[str | os.PathLike]) -> list[Path]:
+    files: list[Path] = []
+    for src in sources:
+        src = Path(src)
+        if src.is_dir():
+            files.extend(sorted(p for p in src.rglob("*.npz") if not p.name.startswith(".")))
+        elif src.is_file():
+            files.append(src)
+        else:
+            raise FileNotFoundError(f"{src}: no such file or folder")
+    return files
+
+
+def _import_name(path: Path) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.+=-]", "_", path.stem).lstrip(".-") or "episode"
+    return check_name(re.sub(r"\.{2,}", ".", name)[:200], "episode name")
+
+
+def import_episodes(sources: Sequence[str | os.PathLike], dataset: "Dataset | str | os.PathLike", domain: str,
+                    embedder_id_for_clip_video: str = INTERNVIDEO2_ID, embedder_id_for_clip_img: str = SIGLIP_ID,
+                    skip_bad: bool = False, meta: Mapping[str, Any] | None = None) -> list[str]:
+    """Copy official GenRL ``.npz`` episodes into a dataset, moving VLM embeddings to the embeddings store.
+
+    ``clip_video`` becomes the ``embedder_id_for_clip_video`` embeddings and ``clip_img`` the
+    ``embedder_id_for_clip_img`` ones (float16; values kept as they are, including the official sample's 8
+    leading zero rows); both keys are stripped from the episode file. Meta: ``{"source": "imported",
+    "original": <file name>, **meta}``. Episode names are the original file stems; episodes already present
+    (with their embeddings) are skipped, so an interrupted import resumes.
+
+    Args:
+        sources: files and/or folders (searched recursively, sorted).
+        dataset: a :class:`Dataset` or a folder (created with the action dim / image size of the first file).
+        domain: domain of the episodes; must match the dataset's.
+        skip_bad: skip (with a warning) files that cannot be read or validated instead of raising.
+        meta: extra meta for every imported episode (e.g. ``{"task": "stickman_walk"}``).
+
+    Returns:
+        Names of the episodes imported now (not the skipped ones).
+    """
+    files = _official_files(sources)
+    if not isinstance(dataset, Dataset):
+        if not files:
+            raise FileNotFoundError(f"no .npz episodes found in {[str(s) for s in sources]}")
+        root = Path(dataset)
+        if (root / MANIFEST).exists():
+            dataset = Dataset(root)
+        else:
+            heads = npz_headers(files[0])
+            if "action" not in heads or "observation" not in heads:
+                raise EpisodeError(f"{files[0]}: missing 'action' or 'observation'")
+            dataset = Dataset.create(root, domain, heads["action"][0][-1], heads["observation"][0][-1])
+    check_domain(dataset.domain, domain, f"dataset {dataset.root}", against="the imported episodes are")
+    ids = {"clip_video": check_name(embedder_id_for_clip_video, "embedder id"),
+           "clip_img": check_name(embedder_id_for_clip_img, "embedder id")}
+    imported = []
+    for path in files:
+        name = _import_name(path)
+        try:
+            present = set(npz_headers(path)) & set(ids)
+        except EpisodeError as err:
+            if not skip_bad:
+                raise
+            warnings.warn(f"skipping bad episode: {err}", RuntimeWarning, stacklevel=2)
+            continue
+        if dataset.has(name) and all(dataset.has_embedding(ids[k], name) for k in present):
+            continue
+        try:
+            ep = load_episode(path)
+            embeds = {k: ep.pop(k) for k in list(ep) if k in ids}
+            for key, arr in embeds.items():
+                if arr.ndim != 2 or arr.shape[0] != ep["observation"].shape[0]:
+                    raise EpisodeError(f"{path}: {key!r} has shape {list(arr.shape)}, expected "
+                                       f"[{ep['observation'].shape[0]}, dim]")
+            dataset.add(name, ep, {"source": "imported", "original": path.name, **(meta or {})})
+            for key, arr in embeds.items():
+                dataset.save_embedding(ids[key], name, arr)
+        except (EpisodeError, DatasetError) as err:
+            if not skip_bad:
+                raise
+            warnings.warn(f"skipping bad episode: {err}", RuntimeWarning, stacklevel=2)
+            continue
+        imported.append(name)
+    return imported
+
+
+__all__ = ["Dataset", "DatasetError", "EpisodeError", "SubsetRow", "check_domain", "check_name", "subset_label",
+           "import_episodes", "npz_headers", "INTERNVIDEO2_ID", "SIGLIP_ID", "EMBEDDING_KEYS", "FORMAT"]
