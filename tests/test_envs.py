@@ -74,7 +74,6 @@ def test_camera_returns_copies_not_a_shared_buffer():
 
 
 def test_fast_camera_refuses_existing_context():
-    physics = make("walker_walk")._camera  # noqa: F841  (construction works)
     from genrl.envs.walker import DOMAIN
     p = DOMAIN.make_physics()
     p.render(8, 8)

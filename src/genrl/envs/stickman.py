@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from importlib import resources
 
-import numpy as np
 from dm_control.mujoco import Physics
 from dm_control.suite import common
 
