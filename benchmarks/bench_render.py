@@ -48,10 +48,11 @@ def measure(task: str, settings: RenderSettings, steps: int, reps: int) -> dict:
             if terminated or truncated:
                 env.reset()
         rates.append(steps / (time.perf_counter() - t0))
-    cam = env._camera  # pylint: disable=protected-access
+    # pylint: disable=protected-access
+    render = env._camera.render if hasattr(env, "_camera") else lambda: env._renderer.render(env.data)
     t0 = time.perf_counter()
     for _ in range(100):
-        cam.render()
+        render()
     render_only = 100 / (time.perf_counter() - t0)
     env.close()
     rates.sort()

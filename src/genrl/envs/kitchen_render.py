@@ -13,7 +13,7 @@ import weakref
 
 import numpy as np
 
-from genrl.envs.rendering import RenderSettings, ensure_headless_gl
+from genrl.envs.rendering import RenderSettings, apply_render_settings, ensure_headless_gl
 
 # The official fixed kitchen camera (reference 8.7): shows the microwave, light switch, burners and slide cabinet.
 CAMERA = {"distance": 2.2, "lookat": (-0.2, 0.5, 2.0), "azimuth": 70.0, "elevation": -35.0}
@@ -33,7 +33,7 @@ class KitchenRenderOptions:
     shadow map 512, no MSAA                                  1.9        2.0
     no shadows                                               8.8        7.8
     no skybox                                                11.0       12.8
-    primitive_slices 12, numquads 1                          17.5       13.3
+    RenderSettings.primitive_slices 12 (numquads 1)          17.5       13.3
     mesh_grid 24 (141,622 -> 23,189 faces)                   33         26
     no reflections (pixel-identical frames)                  100        55
     ======================================================  =========  ===================================
@@ -48,8 +48,6 @@ class KitchenRenderOptions:
             of ``mesh_grid`` cells along its largest extent (0 disables). Only the render copy of the model is
             changed; the robot's visual meshes (134k triangles) dominate the geometry cost.
         mesh_min_faces: meshes with at most this many faces are left as they are.
-        primitive_slices: ``vis.quality.numslices`` for spheres/cylinders/capsules (MuJoCo default 28);
-            ``numstacks`` is set to half of it and ``numquads`` (box face subdivision, default 4) to 1.
         shadows: render shadows (each of the kitchen's 4 lights casts one: 4 extra passes, ~5x slower).
         skybox: draw the skybox (only visible through a small gap from this camera).
         reflections: draw mirror reflections of reflective materials. Reflections are drawn only if both this
@@ -59,7 +57,6 @@ class KitchenRenderOptions:
 
     mesh_grid: int = 24
     mesh_min_faces: int = 1000
-    primitive_slices: int = 12
     shadows: bool = False
     skybox: bool = False
     reflections: bool = False
@@ -162,17 +159,9 @@ class KitchenRenderer:
             from mujoco.egl import GLContext
         m = copy.copy(model)  # MjModel.__copy__ is a deep copy (mj_copyModel)
         self.faces = decimate_meshes(m, options.mesh_grid, options.mesh_min_faces)
-        q = m.vis.quality
-        q.shadowsize = settings.shadowsize
-        q.offsamples = settings.msaa_samples
-        if options.primitive_slices > 0:
-            q.numslices = options.primitive_slices
-            q.numstacks = max(2, options.primitive_slices // 2)
-            q.numquads = 1
+        apply_render_settings(m, settings)
         if not options.shadows:
             m.light_castshadow[:] = False
-        m.vis.global_.offwidth = max(int(m.vis.global_.offwidth), settings.size)
-        m.vis.global_.offheight = max(int(m.vis.global_.offheight), settings.size)
         self.model = m
         self.settings, self.options = settings, options
         self.size = settings.size

@@ -210,8 +210,13 @@ def planar_tasks(r: PlanarRewards, walk_speed: float = 1.0, run_speed: float = 8
 
 
 def _make_physics():
-    xml, assets = common.read_model("walker.xml"), common.ASSETS
-    return Physics.from_xml_string(xml, assets)
+    # The floor plane's third size is only its rendering subdivision (MuJoCo docs); 0.2 -> 0.5 m draws 6x fewer
+    # quads in each shadow/reflection/main pass (~30% faster software rendering, identical-looking frames).
+    xml = common.read_model("walker.xml").decode()
+    old = 'size="250 .8 .2"'
+    if old not in xml:
+        raise RuntimeError("dm_control walker.xml changed: expected its floor plane size 250 .8 .2")
+    return Physics.from_xml_string(xml.replace(old, 'size="250 .8 .5"'), common.ASSETS)
 
 
 DOMAIN = DomainSpec(
