@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from genrl.app import data_cmd
-from genrl.data.dataset import (INTERNVIDEO2_ID, SIGLIP_ID, Dataset, DatasetError, check_domain, check_name,
-                                import_episodes)
+from genrl.data.dataset import INTERNVIDEO2_ID, SIGLIP_ID, Dataset, DatasetError, check_domain, check_name
+from genrl.data.importer import import_episodes
 from genrl.data.episode import EpisodeError, save_episode
 
 T = 12

@@ -96,7 +96,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Import official episodes; prints how many were imported and the resulting summary."""
-    from genrl.data.dataset import Dataset, DatasetError, EpisodeError, import_episodes
+    from genrl.data.dataset import Dataset, DatasetError, EpisodeError
+    from genrl.data.importer import import_episodes
 
     meta = {"task": args.task} if args.task else None
     try:

@@ -20,7 +20,7 @@ key                 shape                   dtype     meaning
 ==================  ======================  ========  ===============================================
 
 Official files may carry extra keys (``clip_video`` [T, 512], ``clip_img`` [T, 768]); they are returned as they
-are by :func:`load_episode` (:func:`genrl.data.dataset.import_episodes` moves ``clip_video`` into the dataset's
+are by :func:`load_episode` (:func:`genrl.data.importer.import_episodes` moves ``clip_video`` into the dataset's
 embedding store). No pickled objects are
 ever loaded (``allow_pickle=False``).
 """
@@ -127,17 +127,41 @@ def load_episode(path: str | os.PathLike, keys: set[str] | None = None) -> dict[
     return ep
 
 
-def episode_length(path: str | os.PathLike) -> int:
-    """Number of entries of an episode file, read from the ``observation`` array header (no decompression)."""
+def npz_headers(path: str | os.PathLike) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """``{key: (shape, dtype)}`` of every array of an ``.npz``, read from the headers only (no decompression).
+
+    Raises:
+        EpisodeError: unreadable/corrupt file (message names the file).
+    """
     path = Path(path)
+    out = {}
     try:
-        with zipfile.ZipFile(path) as zf, zf.open("observation.npy") as f:
-            major, _ = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-            shape, _, _ = read_header(f)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
-        raise EpisodeError(f"{path}: cannot read the 'observation' header ({err})") from err
-    return int(shape[0])
+        with zipfile.ZipFile(path) as zf:
+            for member in zf.namelist():
+                if not member.endswith(".npy"):
+                    continue
+                with zf.open(member) as f:
+                    major, _ = np.lib.format.read_magic(f)
+                    read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(f)
+                out[member[:-4]] = (tuple(int(s) for s in shape), np.dtype(dtype))
+    except FileNotFoundError:
+        raise EpisodeError(f"{path}: file is missing") from None
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise EpisodeError(f"{path}: cannot read the array headers ({type(err).__name__}: {err})") from err
+    return out
+
+
+def episode_length(path: str | os.PathLike) -> int:
+    """Number of entries of an episode file, read from the ``observation`` array header (no decompression).
+
+    Raises:
+        EpisodeError: unreadable file or no ``observation`` array (message names the file).
+    """
+    heads = npz_headers(path)
+    if "observation" not in heads:
+        raise EpisodeError(f"{path}: no 'observation' array")
+    return int(heads["observation"][0][0])
 
 
 def episode_from_steps(frames: list[np.ndarray], actions: list[np.ndarray], rewards: list[float],
