@@ -6,14 +6,12 @@ listed in :class:`KitchenRenderOptions`.
 
 from __future__ import annotations
 
-import atexit
 import copy
 import dataclasses
-import weakref
 
 import numpy as np
 
-from genrl.envs.rendering import RenderSettings, apply_render_settings, ensure_headless_gl
+from genrl.envs.rendering import RenderSettings, apply_render_settings, ensure_headless_gl, track_for_exit
 
 # The official fixed kitchen camera (reference 8.7): shows the microwave, light switch, burners and slide cabinet.
 CAMERA = {"distance": 2.2, "lookat": (-0.2, 0.5, 2.0), "azimuth": 70.0, "elevation": -35.0}
@@ -111,21 +109,6 @@ def decimate_meshes(model, grid: int, min_faces: int = 1000) -> int:
     return int(model.mesh_facenum.sum())
 
 
-_LIVE_RENDERERS: "weakref.WeakSet[KitchenRenderer]" = weakref.WeakSet()
-_ATEXIT_REGISTERED = False
-
-
-def _close_live_renderers() -> None:
-    # Free GL contexts of envs that were never closed before interpreter teardown (otherwise mujoco's EGL
-    # context __del__ prints an EGLError). Registered after mujoco.egl's own atexit hook (which terminates the
-    # EGL display) so that it runs before it.
-    for r in list(_LIVE_RENDERERS):
-        try:
-            r.close()
-        except Exception:  # pylint: disable=broad-except
-            pass
-
-
 class KitchenRenderer:
     """Renders a (model, data) pair from the fixed kitchen camera with a sped-up render-only model copy.
 
@@ -187,11 +170,7 @@ class KitchenRenderer:
         spots = np.flatnonzero(np.asarray(m.light_type) == int(mujoco.mjtLightType.mjLIGHT_SPOT))
         self._spot_pos = np.array(m.light_pos[spots[0]]) if len(spots) and not options.shadows else None
         self._mujoco = mujoco
-        global _ATEXIT_REGISTERED
-        _LIVE_RENDERERS.add(self)
-        if not _ATEXIT_REGISTERED:
-            atexit.register(_close_live_renderers)
-            _ATEXIT_REGISTERED = True
+        track_for_exit(renderer=self)
 
     def _emulate_lamp(self, data) -> None:
         mujoco = self._mujoco

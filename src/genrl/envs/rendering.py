@@ -22,10 +22,45 @@ Select the OpenGL backend with the ``MUJOCO_GL`` environment variable (``egl`` o
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
+import weakref
 
 import numpy as np
+
+_LIVE_GL_CONTEXTS: "weakref.WeakSet" = weakref.WeakSet()   # dm_control render contexts
+_LIVE_CLOSERS: "weakref.WeakSet" = weakref.WeakSet()        # other renderers with a close() (kitchen)
+
+
+def _free_live_contexts() -> None:
+    """Free every GL context still alive at interpreter exit, before the GL libraries' own exit hooks.
+
+    :func:`track_for_exit` re-registers this hook last whenever a renderer is made, so it runs first (atexit is
+    LIFO): otherwise ``mujoco.egl`` may terminate the EGL display before dm_control or the kitchen renderer
+    free their contexts, which prints ``EGLError`` tracebacks at exit.
+    """
+    for closer in list(_LIVE_CLOSERS):
+        try:
+            closer.close()
+        except Exception:  # pylint: disable=broad-except
+            pass
+    for ctx in list(_LIVE_GL_CONTEXTS):
+        try:
+            if not ctx.terminated:
+                ctx._free_unconditionally()  # pylint: disable=protected-access
+        except Exception:  # pylint: disable=broad-except
+            pass
+
+
+def track_for_exit(renderer=None, dm_control_context=None) -> None:
+    """Remember a renderer (object with ``close()``) or a dm_control GL context to free at exit (weakly)."""
+    if renderer is not None:
+        _LIVE_CLOSERS.add(renderer)
+    if dm_control_context is not None:
+        _LIVE_GL_CONTEXTS.add(dm_control_context)
+    atexit.unregister(_free_live_contexts)
+    atexit.register(_free_live_contexts)
 
 
 def ensure_headless_gl() -> str:
@@ -96,6 +131,7 @@ class FastCamera:
         apply_render_settings(physics.model, settings)
         self.settings = settings
         self._camera = Camera(physics, height=settings.size, width=settings.size, camera_id=camera_id)
+        track_for_exit(dm_control_context=physics.contexts.gl)
         if free_camera is not None:
             cam = self._camera._render_camera  # the mjvCamera dm_control renders with
             cam.type = mujoco.mjtCamera.mjCAMERA_FREE
