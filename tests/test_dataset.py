@@ -196,5 +196,6 @@ def test_cli_parser_and_info_errors(ds, tmp_path, capsys):
     ds.add("ep0", make_episode(), {"source": "expert", "task": "run"})
     assert args.func(args) == 0
     assert "| walker run | 1 | 12 (12) | 100.0% |" in capsys.readouterr().out
-    assert data_cmd.cmd_info(argparse.Namespace(dir=str(tmp_path / "none"))) == 2
+    from genrl.app.cli import main
+    assert main(["data", "info", str(tmp_path / "none")]) == 2
     assert "manifest.json" in capsys.readouterr().err

@@ -7,6 +7,7 @@ Stages so far: ``genrl envs`` (environments), ``genrl experts`` (state-based exp
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from genrl import __version__
@@ -26,10 +27,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Errors that mean "bad input" (unknown task, wrong dataset, missing file...): printed as one line, exit code 2.
+# Set GENRL_DEBUG=1 to get the traceback instead.
+USER_ERRORS = (ValueError, KeyError, FileNotFoundError)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``genrl`` console script. Returns the process exit code."""
+    """Entry point of the ``genrl`` console script. Returns the process exit code (2 for bad input)."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as err:
+        if os.environ.get("GENRL_DEBUG"):
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

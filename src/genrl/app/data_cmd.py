@@ -9,7 +9,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_parser(subparsers) -> None:
@@ -83,30 +82,21 @@ def format_info(ds) -> str:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Print the dataset summary and its composition table."""
-    from genrl.data.dataset import Dataset, DatasetError
+    from genrl.data.dataset import Dataset
 
-    try:
-        ds = Dataset(args.dir)
-    except DatasetError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(format_info(ds))
+    print(format_info(Dataset(args.dir)))
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Import official episodes; prints how many were imported and the resulting summary."""
-    from genrl.data.dataset import Dataset, DatasetError, EpisodeError
+    from genrl.data.dataset import Dataset
     from genrl.data.importer import import_episodes
 
     meta = {"task": args.task} if args.task else None
-    try:
-        names = import_episodes(args.sources, args.out, args.domain, embedder_id_for_clip_video=args.video_id,
-                                embedder_id_for_clip_img=args.img_id, skip_bad=args.skip_bad, meta=meta)
-        ds = Dataset(args.out)
-    except (DatasetError, EpisodeError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    names = import_episodes(args.sources, args.out, args.domain, embedder_id_for_clip_video=args.video_id,
+                            embedder_id_for_clip_img=args.img_id, skip_bad=args.skip_bad, meta=meta)
+    ds = Dataset(args.out)
     print(f"imported {len(names)} episode(s) into {ds.root}")
     print(format_info(ds))
     return 0

@@ -477,15 +477,11 @@ class Dataset:
                 already stored for this id, or non-finite values (also after the float16 cast).
         """
         path = self.embedding_path(embedder_id, name)
-        length = self.length(name)
+        self.length(name)  # KeyError for an episode that is not in the manifest
         arr = np.asarray(array)
         if arr.ndim != 2:
             raise DatasetError(f"{path}: embeddings must be [T, dim], got shape {list(arr.shape)}")
-        if arr.shape[0] != length:
-            raise DatasetError(f"{path}: {arr.shape[0]} embeddings for episode {name!r} of {length} entries")
-        dim = self.embedding_dim(embedder_id)
-        if dim is not None and arr.shape[1] != dim:
-            raise DatasetError(f"{path}: embeddings of size {arr.shape[1]} but {embedder_id!r} stores size {dim}")
+        dim = self._check_embedding_shape(path, embedder_id, name, arr)
         arr16 = arr.astype(np.float16)
         if not np.all(np.isfinite(arr16)):
             raise DatasetError(f"{path}: embeddings contain NaN/Inf (or values beyond the float16 range)")
@@ -497,6 +493,16 @@ class Dataset:
                 np.save(f, arr16, allow_pickle=False)
         return path
 
+    def _check_embedding_shape(self, path: Path, embedder_id: str, name: str, arr: np.ndarray) -> int | None:
+        """Check ``arr [T, dim]`` against the episode length and the embedder's stored dim; returns that dim."""
+        length = self.length(name)
+        if arr.shape[0] != length:
+            raise DatasetError(f"{path}: {arr.shape[0]} embeddings for episode {name!r} of {length} entries")
+        dim = self.embedding_dim(embedder_id)
+        if dim is not None and arr.shape[1] != dim:
+            raise DatasetError(f"{path}: embeddings of size {arr.shape[1]} but {embedder_id!r} stores size {dim}")
+        return dim
+
     def load_embedding(self, embedder_id: str, name: str) -> np.ndarray:
         """Read the float16 ``[T, dim]`` embeddings of episode ``name`` (validated against the episode length).
 
@@ -505,7 +511,7 @@ class Dataset:
             DatasetError: missing/corrupt file, wrong dtype/shape, length or dim mismatch (message names the file).
         """
         path = self.embedding_path(embedder_id, name)
-        length = self.length(name)
+        self.length(name)  # KeyError for an episode that is not in the manifest
         if not path.is_file():
             raise DatasetError(f"{path}: no {embedder_id!r} embeddings for episode {name!r} "
                                f"(present: {self.embeddings_ids()})")
@@ -515,11 +521,7 @@ class Dataset:
             raise DatasetError(f"{path}: cannot read embeddings ({type(err).__name__}: {err})") from err
         if arr.dtype != np.float16 or arr.ndim != 2:
             raise DatasetError(f"{path}: embeddings must be float16 [T, dim], got {arr.dtype} {list(arr.shape)}")
-        if arr.shape[0] != length:
-            raise DatasetError(f"{path}: {arr.shape[0]} embeddings for episode {name!r} of {length} entries")
-        dim = self.embedding_dim(embedder_id)
-        if dim is not None and arr.shape[1] != dim:
-            raise DatasetError(f"{path}: embeddings of size {arr.shape[1]} but {embedder_id!r} stores size {dim}")
+        self._check_embedding_shape(path, embedder_id, name, arr)
         return arr
 
 
