@@ -146,3 +146,24 @@ def test_from_files(tmp_path):
     a, b = files.sample(), ram.sample()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_from_dataset_with_embeddings(tmp_path):
+    from genrl.data.dataset import Dataset
+
+    ds = Dataset.create(tmp_path / "ds", "walker", action_dim=2)
+    rng = np.random.default_rng(0)
+    for e in range(2):
+        n = 40
+        ds.add(f"ep{e}", {
+            "observation": rng.integers(0, 255, (n, 3, 64, 64), dtype=np.uint8),
+            "action": np.stack([np.arange(n) + 1000 * e, np.zeros(n)], 1).astype(np.float32),
+            "reward": np.zeros((n, 1), np.float32), "discount": np.ones((n, 1), np.float32),
+            "is_first": np.arange(n) == 0, "is_last": np.arange(n) == n - 1, "is_terminal": np.zeros(n, bool)})
+        ds.save_embedding("toy", f"ep{e}", np.tile((np.arange(n) + 1000 * e)[:, None] / 4096.0, (1, 8)))
+    sampler = SequenceSampler.from_dataset(ds, batch_size=4, length=8, seed=0, embedder_id="toy")
+    batch = sampler.sample()
+    assert batch["embedding"].shape == (4, 8, 8) and batch["observation"].shape == (4, 8, 3, 64, 64)
+    # embeddings stay aligned with the steps they belong to
+    step = batch["action"][..., 0].numpy()
+    np.testing.assert_allclose(batch["embedding"][..., 0].float().numpy(), step / 4096.0, rtol=1e-3)

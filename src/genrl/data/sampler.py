@@ -160,6 +160,26 @@ class SequenceSampler:
         return cls(episodes, batch_size, length, seed=seed, keys=keys, embeddings=embeddings, weighting=weighting,
                    memmap_dir=memmap_dir, lengths=lengths)
 
+    @classmethod
+    def from_dataset(cls, dataset, batch_size: int, length: int, seed: int = 0, embedder_id: str | None = None,
+                     keys: Sequence[str] | None = None, weighting: str = "episode",
+                     memmap_dir: str | os.PathLike | None = None) -> "SequenceSampler":
+        """Build from a :class:`genrl.data.dataset.Dataset` (every manifest episode, in name order).
+
+        Args:
+            dataset: the dataset.
+            embedder_id: if given, the per-step embeddings stored under this id are added as ``"embedding"``
+                (float16 ``[B, L, dim]``; with explicit ``keys``, list ``"embedding"`` among them; a missing file
+                raises ``DatasetError`` naming it).
+            Other arguments as the constructor.
+        """
+        names = dataset.names()
+        embeddings = None
+        if embedder_id is not None:
+            embeddings = (dataset.load_embedding(embedder_id, n) for n in names)
+        return cls.from_files([dataset.episode_path(n) for n in names], batch_size, length, seed=seed, keys=keys,
+                              embeddings=embeddings, weighting=weighting, memmap_dir=memmap_dir)
+
     def _fill(self, episodes, embeddings, lengths, keep, total) -> None:
         emb_iter = iter(embeddings) if embeddings is not None else None
         ep_iter = iter(episodes)
