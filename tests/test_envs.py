@@ -26,7 +26,7 @@ def test_every_task_resets_steps_and_renders(task):
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
         total += reward
         assert not terminated and not truncated and np.isfinite(reward)
-    assert total == pytest.approx(sum([0.0]) + total)  # finite sum
+    assert np.isfinite(total)
     assert info["rewards"][env.task] == pytest.approx(reward)
     assert np.abs(obs["image"].astype(int) - first.astype(int)).mean() > 0.5, "frame did not change as the body moved"
     env.close()

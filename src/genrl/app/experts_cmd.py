@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def add_parser(subparsers) -> None:
@@ -31,6 +32,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from genrl.data.experts import train_expert
 
     torch.set_num_threads(args.threads)
-    card = train_expert(args.task, args.steps, args.out, seed=args.seed)
+    command = " ".join(["genrl"] + sys.argv[1:])
+    card = train_expert(args.task, args.steps, args.out, seed=args.seed, command=command)
     print(json.dumps(card, indent=2))
     return 0

@@ -45,6 +45,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from genrl.data.episode import REQUIRED, EpisodeError, load_episode, npz_headers, save_episode, validate_episode
+from genrl.envs.registry import DOMAIN_MODULES
 from genrl.utils.io import atomic_path, write_json
 
 FORMAT = "genrl-dataset/1"
@@ -59,7 +60,7 @@ INTERNVIDEO2_ID = "internvideo2-stage2-1b-f8"
 SIGLIP_ID = "siglip-b16-224"
 """Id under which official ``clip_img`` arrays (768-d, unit norm, one per frame; SigLIP-B image embeddings, paper
 section 4) are stored when importing."""
-KNOWN_DOMAINS = ("walker", "cheetah", "quadruped", "stickman", "kitchen")
+KNOWN_DOMAINS = tuple(DOMAIN_MODULES)  # the environment registry's domains
 EMBEDDING_KEYS = {"clip_video": INTERNVIDEO2_ID, "clip_img": SIGLIP_ID}
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+=-]{0,199}$")

@@ -19,7 +19,6 @@ Usage::
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -145,11 +144,14 @@ def evaluate(policy: ExpertPolicy, task: str, episodes: int = 5, seed: int = 100
 
 
 def train_expert(task: str, steps: int, out: str | Path, seed: int = 0,
-                 fractions: Sequence[float] = (0.25, 0.5, 1.0), eval_episodes: int = 5) -> dict:
+                 fractions: Sequence[float] = (0.25, 0.5, 1.0), eval_episodes: int = 5,
+                 command: str = "") -> dict:
     """Train a SAC expert on ``task``'s state and save actor snapshots + a model card in ``out``.
 
     Files: ``actor_{pct}.safetensors`` for each fraction of ``steps`` and ``card.json`` (task, command, steps,
     seed, wall-clock, evaluation returns and normalized score of every snapshot).
+
+    ``command`` is recorded in the card (the CLI passes the exact command line).
 
     Raises:
         ImportError: stable-baselines3 is not installed (``pip install -c constraints.txt stable-baselines3``).
@@ -180,7 +182,7 @@ def train_expert(task: str, steps: int, out: str | Path, seed: int = 0,
     wall = time.time() - t0
     card = {"task": task, "algorithm": "SAC (stable-baselines3, default hyper-parameters, net_arch 256x256)",
             "observation": "proprioceptive state", "action_repeat": 2, "steps": steps, "seed": seed,
-            "train_seconds": round(wall, 1), "command": " ".join(["genrl"] + sys.argv[1:]) if sys.argv else "",
+            "train_seconds": round(wall, 1), "command": command,
             "snapshots": {}}
     for pct in sorted(marks.values()):
         path = out / f"actor_{pct:03d}.safetensors"
