@@ -269,6 +269,11 @@ class SequenceSampler:
     # ------------------------------------------------------------------ info
 
     @property
+    def rng(self) -> np.random.Generator:
+        """The generator drawing the windows (save/restore ``rng.bit_generator.state`` to resume a stream)."""
+        return self._rng
+
+    @property
     def num_frames(self) -> int:
         """Steps stored (episodes shorter than ``length`` are not stored)."""
         return int(self.episode_lengths.sum())
