@@ -2,7 +2,8 @@
 
 Stages so far: ``genrl envs`` (environments), ``genrl experts`` (state-based experts for data collection),
 ``genrl collect`` and ``genrl data`` (offline datasets),
-``genrl vlm`` and ``genrl embed`` (video-language models). Run ``genrl --help`` or ``genrl envs --help``.
+``genrl vlm`` and ``genrl embed`` (video-language models),
+``genrl pretrain`` and ``genrl decode`` (the multimodal-foundation world model). Run ``genrl --help`` or ``genrl envs --help``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import os
 import sys
 
 from genrl import __version__
-from genrl.app import collect_cmd, data_cmd, envs_cmd, experts_cmd, vlm_cmd
+from genrl.app import collect_cmd, data_cmd, envs_cmd, experts_cmd, mfwm_cmd, vlm_cmd
 
-STAGES = (envs_cmd, experts_cmd, collect_cmd, data_cmd, vlm_cmd)
+STAGES = (envs_cmd, experts_cmd, collect_cmd, data_cmd, vlm_cmd, mfwm_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -518,7 +518,7 @@ def load_checkpoint(dir: str | os.PathLike, modules: Mapping[str, nn.Module],
 
     Args:
         dir: checkpoint folder (``dir.old`` is used if ``dir`` is missing after an interrupted save).
-        modules, optimizers: the same names as at save time.
+        modules, optimizers: the same names as at save time; an empty ``optimizers`` loads weights only.
         rng: numpy ``Generator`` whose state is restored (it must use the same bit generator).
         strict: ``True``: the names and every module's keys must match exactly, and optimizer types too.
             ``False``: names absent from the checkpoint are skipped (with a warning), checkpoint entries not asked
@@ -539,7 +539,8 @@ def load_checkpoint(dir: str | os.PathLike, modules: Mapping[str, nn.Module],
     saved_modules, saved_opts = list(state.get("modules", [])), list(state.get("optimizers", []))
     for kind, asked, saved in (("module", modules, saved_modules), ("optimizer", optimizers, saved_opts)):
         absent = [n for n in asked if n not in saved]
-        unasked = [n for n in saved if n not in asked]
+        # asking for no optimizer at all is a weights-only load (inference): the saved optimizers are not needed
+        unasked = [n for n in saved if n not in asked] if (asked or kind == "module") else []
         if strict and (absent or unasked):
             raise CheckpointError(f"{kind} names do not match {path}: the checkpoint has {saved}, asked for "
                                   f"{list(asked)}" + (f"; missing from the checkpoint: {absent}" if absent else ""))

@@ -1,0 +1,215 @@
+"""MFWM pre-training: ``genrl pretrain DATASET --vlm NAME --preset small`` (paper section 3.1; reference 3-5, 11).
+
+Trains the world model, connector and aligner together on windows of a dataset and its stored per-step VLM
+embeddings (``genrl embed``). Outputs in ``--out``:
+
+* ``checkpoint/``: safetensors weights + optimizers + RNG + step + ``config.json`` (every ``save_every`` steps,
+  atomically); re-running the same command resumes from it.
+* ``metrics.jsonl`` + TensorBoard events (``tensorboard --logdir OUT``); a progress bar with steps/s and losses.
+* ``reports/step_<N>.png`` (+ ``.gif``): rows of ground truth, reconstruction, 16-step open-loop prediction and
+  connector rollout from the real clip embedding (see :func:`make_report`).
+
+A NaN/Inf loss stops training with a message; the last good checkpoint is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from genrl.data.dataset import Dataset, DatasetError
+from genrl.data.sampler import SequenceSampler
+from genrl.mfwm.connector import chunk_embeddings
+from genrl.mfwm.model import MFWM
+from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from genrl.utils.io import atomic_path, write_json
+from genrl.utils.metrics import MeanTracker, MetricsLogger, check_finite
+from genrl.worldmodel.config import from_dict, preset, to_dict
+
+CKPT = "checkpoint"
+
+
+@dataclass
+class PretrainConfig:
+    """Settings of ``genrl pretrain``.
+
+    Attributes:
+        dataset: dataset folder (one domain) with embeddings stored under ``embedder_id``.
+        out: run folder (checkpoint, metrics, reports).
+        embedder_id: id of the VLM whose stored embeddings are used. n_frames: that VLM's clip length ``k``.
+        preset: world-model preset (``paper``, ``small``, ``tiny``); ``overrides``: field -> value on top of it.
+        steps: total updates. save_every / log_every / report_every: in updates.
+        seed: RNG seed (torch, numpy, window sampling). threads: torch CPU threads (None = torch default).
+        aligner_noise: LAFITE noise of the aligner inputs (reference 5.2).
+        memmap: memory-map the sampler's arrays under ``out/memmap`` instead of holding them in RAM.
+    """
+
+    dataset: str
+    out: str
+    embedder_id: str
+    n_frames: int = 8
+    preset: str = "small"
+    overrides: dict = field(default_factory=dict)
+    steps: int = 20000
+    save_every: int = 500
+    log_every: int = 25
+    report_every: int = 1000
+    seed: int = 0
+    threads: int | None = None
+    aligner_noise: float = 0.5
+    memmap: bool = False
+
+
+def build_model(run_config: dict) -> MFWM:
+    """An MFWM from a run's ``config.json`` (as written by :func:`pretrain`)."""
+    return MFWM(from_dict(run_config["world_model"]), run_config["action_dim"], run_config["embed_dim"],
+                run_config["n_frames"], run_config.get("aligner_noise", 0.5))
+
+
+def load_pretrained(run_dir: str | Path) -> tuple[MFWM, dict]:
+    """Load the latest checkpoint of a pre-training run (eval mode) and its config.
+
+    Raises:
+        FileNotFoundError: no checkpoint in ``run_dir``. CheckpointError: corrupt/mismatching files.
+    """
+    ckpt = Path(run_dir) / CKPT
+    if not has_checkpoint(ckpt):
+        raise FileNotFoundError(f"no checkpoint in {ckpt} (train one with `genrl pretrain`)")
+    cfg = json.loads((Path(run_dir) / "config.json").read_text())
+    model = build_model(cfg)
+    load_checkpoint(ckpt, {"mfwm": model}, {}, restore_global_rng=False)  # weights only
+    model.eval()
+    return model, cfg
+
+
+def _tile(rows: list[np.ndarray]) -> np.ndarray:
+    """Rows of ``[T, H, W, 3]`` frames (same T) -> one image ``[R*H, T*W, 3]``."""
+    return np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
+
+
+@torch.no_grad()
+def make_report(model: MFWM, batch: dict[str, torch.Tensor], n: int = 4, horizon: int = 16,
+                context: int = 5) -> tuple[np.ndarray, dict[str, float]]:
+    """Report picture and numbers on ``n`` sequences of ``batch``.
+
+    Per sequence, 4 rows over ``horizon`` steps: ground truth (from step ``context``), reconstruction,
+    open-loop prediction (``context`` observed steps, then the real actions), connector rollout (mode) from the
+    embedding of the clip ending at the row's last frame (the connector has no image context).
+
+    Returns:
+        ``(image uint8 [4n*H, horizon*W, 3], {"recon_mse", "openloop_mse", "repeat_last_mse", "connector_mse"})``,
+        MSEs per pixel in [0, 1] units.
+    """
+    model.eval()
+    sub = {k: v[:n] for k, v in batch.items()}
+    horizon = min(horizon, sub["observation"].shape[1] - context)
+    ol = model.wm.open_loop(sub, context=context, horizon=horizon)
+    truth, recon, pred = ol["truth"], ol["recon"], ol["pred"]  # uint8 [n, horizon, H, W, 3]
+    emb = sub["embedding"].float()
+    last = context + horizon - 1
+    conn = model.connector.rollout(emb[:, last][:, None].expand(-1, horizon, -1), sample=False)
+    conn_img = model.decode_states(conn).numpy()
+    f = lambda x: np.asarray(x, np.float32) / 255.0  # noqa: E731
+    t = f(truth)
+    # open-loop baseline: repeat the last observed (context) frame
+    ctx_frame = model.wm.to_uint8(model.wm.preprocess(sub["observation"][:, context - 1:context])).numpy()
+    repeat = np.repeat(f(ctx_frame), horizon, axis=1)
+    numbers = {"recon_mse": float(((f(recon) - t) ** 2).mean()), "openloop_mse": float(((f(pred) - t) ** 2).mean()),
+               "repeat_last_mse": float(((repeat - t) ** 2).mean()),
+               "connector_mse": float(((f(conn_img) - t) ** 2).mean())}
+    rows = []
+    for i in range(len(truth)):
+        rows += [np.asarray(truth[i]), np.asarray(recon[i]), np.asarray(pred[i]), conn_img[i]]
+    model.train()
+    return _tile(rows), numbers
+
+
+def _run_config(cfg: PretrainConfig, ds: Dataset, embed_dim: int) -> dict:
+    wm_cfg = preset(cfg.preset, **cfg.overrides)
+    return {"domain": ds.domain, "action_dim": ds.action_dim, "embedder_id": cfg.embedder_id,
+            "embed_dim": embed_dim, "n_frames": cfg.n_frames, "aligner_noise": cfg.aligner_noise,
+            "world_model": to_dict(wm_cfg), "pretrain": asdict(cfg)}
+
+
+def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
+    """Train (or resume) an MFWM; returns the last logged metrics.
+
+    Raises:
+        DatasetError: the dataset lacks embeddings of ``embedder_id`` (run ``genrl embed`` first) or a resumed run
+            used another dataset domain / embedder. FloatingPointError: non-finite loss (last checkpoint kept).
+    """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    ds = Dataset(cfg.dataset)
+    embed_dim = ds.embedding_dim(cfg.embedder_id)
+    done, total = ds.embedding_coverage(cfg.embedder_id)
+    if embed_dim is None or done < total:
+        raise DatasetError(f"{ds.root}: {done}/{total} episodes have embeddings of {cfg.embedder_id!r}; run "
+                           f"`genrl embed {ds.root} --vlm ...` first (stored ids: {ds.embeddings_ids()})")
+    run_cfg = _run_config(cfg, ds, embed_dim)
+    if (out / "config.json").is_file():
+        old = json.loads((out / "config.json").read_text())
+        for key in ("domain", "action_dim", "embedder_id", "embed_dim", "world_model"):
+            if old[key] != run_cfg[key]:
+                raise DatasetError(f"{out} holds a run with {key}={old[key]!r}, not {run_cfg[key]!r}; use another "
+                                   "--out or the same settings to resume")
+    write_json(out / "config.json", run_cfg)
+    torch.manual_seed(cfg.seed)
+    wm_cfg = from_dict(run_cfg["world_model"])
+    model = build_model(run_cfg)
+    opts = model.optimizers()
+    sampler = SequenceSampler.from_dataset(ds, wm_cfg.batch_size, wm_cfg.batch_length, seed=cfg.seed,
+                                           embedder_id=cfg.embedder_id,
+                                           memmap_dir=out / "memmap" if cfg.memmap else None)
+    step = 0
+    if has_checkpoint(out / CKPT):
+        state = load_checkpoint(out / CKPT, {"mfwm": model}, opts, rng=sampler.rng)
+        step = int(state["step"])
+    logger = MetricsLogger(out)
+    logger.truncate_after(step)
+    tracker = MeanTracker()
+    bar = tqdm(total=cfg.steps, initial=step, desc="pretrain", unit="upd", disable=not progress)
+    last: dict[str, float] = {}
+    t_data = t_total = 0.0
+    model.train()
+    while step < cfg.steps:
+        t0 = time.perf_counter()
+        batch = sampler.sample()
+        t1 = time.perf_counter()
+        try:
+            metrics = model.train_step(batch, opts)
+        except FloatingPointError as err:
+            raise FloatingPointError(f"step {step}: {err}; the last good checkpoint is kept in {out / CKPT}") from None
+        check_finite(metrics, step, "pretrain", checkpoint=out / CKPT)
+        step += 1
+        t_data += t1 - t0
+        t_total += time.perf_counter() - t0
+        tracker.update(metrics)
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            last = tracker.result(reset=True)
+            last.update({"seconds_per_update": t_total / cfg.log_every if t_total else 0.0,
+                         "data_fraction": t_data / t_total if t_total else 0.0})
+            t_data = t_total = 0.0
+            logger.log(step, last)
+            bar.set_postfix(img=f"{last.get('image_mse', float('nan')):.4f}", kl=f"{last.get('model_kl', 0):.2f}",
+                            conn=f"{last.get('connector_kl', 0):.2f}")
+        if step % cfg.report_every == 0 or step == cfg.steps:
+            image, numbers = make_report(model, sampler.sample())
+            logger.log(step, numbers, prefix="report")
+            logger.log_image(step, "report", image)
+            with atomic_path(out / "reports" / f"step_{step:07d}.png") as tmp:
+                import imageio.v3 as iio
+                iio.imwrite(tmp, image, extension=".png")
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            save_checkpoint(out / CKPT, {"mfwm": model}, opts, step, run_cfg, rng=sampler.rng)
+    bar.close()
+    logger.close()
+    return last
