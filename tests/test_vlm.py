@@ -133,17 +133,17 @@ def test_train_loss_falls_and_resume_is_exact(walker_data, tmp_path, monkeypatch
     assert hist[-1]["loss"] < hist[0]["loss"] and card["steps"] == 40
     import genrl.vlm.train_minivlm as tm
 
-    real_save = tm._save_checkpoint
+    real_save = tm.save_checkpoint
 
-    def crash_at_8(path, model, opt, step, *args):
-        real_save(path, model, opt, step, *args)
+    def crash_at_8(path, modules, opts, step, *args, **kwargs):
+        real_save(path, modules, opts, step, *args, **kwargs)
         if step == 8:
             raise KeyboardInterrupt("simulated crash")
 
-    monkeypatch.setattr(tm, "_save_checkpoint", crash_at_8)
+    monkeypatch.setattr(tm, "save_checkpoint", crash_at_8)
     with pytest.raises(KeyboardInterrupt):
         train_minivlm(cfg(tmp_path / "b", 12), progress=False)
-    monkeypatch.setattr(tm, "_save_checkpoint", real_save)
+    monkeypatch.setattr(tm, "save_checkpoint", real_save)
     assert not (tmp_path / "b" / "model.safetensors").exists()
     train_minivlm(cfg(tmp_path / "b", 12), progress=False)  # resumes from step 8
     train_minivlm(cfg(tmp_path / "c", 12), progress=False)

@@ -5,7 +5,7 @@ with the same caption facts are positives of each other (many clips in a batch a
 targets of row ``i`` are spread uniformly over the clips sharing its fact signature. Batches are domain-balanced.
 Text features of the frozen sentence encoder are computed once for all unique captions.
 
-Resumable: ``out/checkpoint/`` (float32 weights, optimizer, step, RNG; safetensors + JSON) is written every
+Resumable: ``out/checkpoint/`` (float32 weights, optimizer, step, RNG; :mod:`genrl.utils.checkpoint`) is written every
 ``save_every`` steps; re-running the same command continues from it. The final float16 weights and
 ``config.json`` (with the exact command, data, steps, time and final losses) go to ``out/``.
 """
@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from genrl.utils.io import atomic_path, write_json
+from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from genrl.utils.io import atomic_path
 from genrl.vlm.clips import ClipSet, build_clips
 from genrl.vlm.minivlm import MiniVLM, MiniVLMConfig, count_parameters, encode_sentences, save_minivlm
 
@@ -110,44 +111,6 @@ class BalancedBatches:
         return np.array([self.by_domain[d][self.rng.integers(len(self.by_domain[d]))] for d in which])
 
 
-def _save_checkpoint(path: Path, model: MiniVLM, opt: torch.optim.Optimizer, step: int, rng: np.random.Generator,
-                     history: list[dict]) -> None:
-    from safetensors.torch import save_file
-
-    path.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path / "model.safetensors") as tmp:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    opt_state = opt.state_dict()
-    tensors, scalars = {}, {}
-    for pid, st in opt_state["state"].items():
-        for key, val in st.items():
-            if torch.is_tensor(val):
-                tensors[f"{pid}.{key}"] = val.contiguous()
-            else:
-                scalars[f"{pid}.{key}"] = val
-    with atomic_path(path / "optimizer.safetensors") as tmp:
-        save_file(tensors, str(tmp))
-    write_json(path / "state.json", {"step": step, "rng": rng.bit_generator.state, "opt_scalars": scalars,
-                                     "param_groups": opt_state["param_groups"], "history": history})
-
-
-def _load_checkpoint(path: Path, model: MiniVLM, opt: torch.optim.Optimizer) -> tuple[int, dict, list[dict]]:
-    from safetensors.torch import load_file
-
-    model.load_state_dict(load_file(str(path / "model.safetensors")))
-    meta = json.loads((path / "state.json").read_text())
-    tensors = load_file(str(path / "optimizer.safetensors"))
-    state: dict[int, dict] = {}
-    for key, val in tensors.items():
-        pid, name = key.split(".", 1)
-        state.setdefault(int(pid), {})[name] = val
-    for key, val in meta["opt_scalars"].items():
-        pid, name = key.split(".", 1)
-        state.setdefault(int(pid), {})[name] = val
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    return int(meta["step"]), meta["rng"], meta["history"]
-
-
 def train_minivlm(cfg: MiniVLMTrainConfig, command: str = "", progress: bool = True) -> dict:
     """Train (or resume) a MiniVLM; returns the final card (also written to ``out/config.json``).
 
@@ -170,9 +133,9 @@ def train_minivlm(cfg: MiniVLMTrainConfig, command: str = "", progress: bool = T
     rng = np.random.default_rng(cfg.seed)
     step, history = 0, []
     ckpt = out / "checkpoint"
-    if (ckpt / "state.json").is_file():
-        step, rng_state, history = _load_checkpoint(ckpt, model, opt)
-        rng.bit_generator.state = rng_state
+    if has_checkpoint(ckpt):
+        state = load_checkpoint(ckpt, {"minivlm": model}, {"adamw": opt}, rng=rng)
+        step, history = int(state["step"]), list(state["extra"]["history"])
     batches = BalancedBatches(clips, cfg.batch_size, rng)
     signature = torch.from_numpy(clips.signature)
     t_train = time.time()
@@ -201,7 +164,8 @@ def train_minivlm(cfg: MiniVLMTrainConfig, command: str = "", progress: bool = T
         bar.update(1)
         bar.set_postfix(loss=f"{rec['loss']:.3f}", top1=f"{rec['top1']:.2f}")
         if step % cfg.save_every == 0 or step == cfg.steps:
-            _save_checkpoint(ckpt, model, opt, step, rng, history)
+            save_checkpoint(ckpt, {"minivlm": model}, {"adamw": opt}, step, {"model": asdict(cfg.model)},
+                            extra={"history": history}, rng=rng)
     bar.close()
     train_seconds = time.time() - t_train
     recent = history[-10:]
