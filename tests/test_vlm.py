@@ -16,7 +16,7 @@ from genrl.vlm.base import check_texts, load_video_prompt, pick_frames, resize_f
 from genrl.vlm.clips import build_clips, is_heldout
 from genrl.vlm.embed import embed_dataset, embed_episode
 from genrl.vlm.evaluate import PARAPHRASES, evaluate_vlm
-from genrl.vlm.minivlm import MiniVLM, MiniVLMConfig, MiniVLMEmbedder, load_minivlm, save_minivlm
+from genrl.vlm.minivlm import WEIGHTS_DIR, MiniVLM, MiniVLMConfig, MiniVLMEmbedder, load_minivlm, save_minivlm
 from genrl.vlm.train_minivlm import MiniVLMTrainConfig, multi_positive_infonce, train_minivlm
 
 TINY = MiniVLMConfig(n_frames=4, image_size=32, dim=16, channels=(8, 16, 16), width=32, layers=1, heads=2,
@@ -182,3 +182,12 @@ def test_evaluate_report(walker_data, tmp_path):
     assert {"walker_walk", "walker_stand", "walker_run"} <= tasks
     for row in report["table3_prompts"]:
         assert row["mean_reward"] <= row["max_reward"] + 1e-6
+
+
+def test_packaged_default_vlm_loads():
+    vlm = make_embedder("default")
+    meta = json.loads((WEIGHTS_DIR / "config.json").read_text())
+    assert vlm.id == meta["id"] and (vlm.n_frames, vlm.dim) == (8, 256)
+    clips = np.random.default_rng(0).integers(0, 255, (2, 8, 64, 64, 3), dtype=np.uint8)
+    e = vlm.embed_video(clips)
+    assert e.shape == (2, 256) and torch.allclose(e.norm(dim=-1), torch.ones(2), atol=1e-5)
