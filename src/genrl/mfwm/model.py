@@ -10,15 +10,13 @@ see :meth:`MFWM.imagine_prompt`.
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from genrl.mfwm.aligner import Aligner, aligner_loss
 from genrl.mfwm.connector import Connector
-from genrl.worldmodel.config import WorldModelConfig, use_bf16
+from genrl.worldmodel.config import WorldModelConfig
 from genrl.worldmodel.model import WorldModel, clip_and_step, make_optimizer
 
 
@@ -41,13 +39,6 @@ class MFWM(nn.Module):
         self.connector = Connector(cfg, embed_dim, n_frames)
         self.aligner = Aligner(embed_dim)
 
-    def autocast(self, device: torch.device | str = "cpu"):
-        """bf16 autocast context when ``cfg.precision`` resolves to bf16 on ``device`` (a no-op otherwise)."""
-        kind = torch.device(device).type
-        if not use_bf16(self.cfg.precision, kind):
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=kind, dtype=torch.bfloat16)
-
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """``{"wm": ..., "connector": ...}`` (Adam lr 1e-4, eps 1e-8, decoupled decay 1e-6; reference 3.6)."""
         return {"wm": make_optimizer(self.wm, self.cfg),
@@ -57,7 +48,7 @@ class MFWM(nn.Module):
                        generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """Connector KL + aligner cosine distance on one batch (reference 4.3 + 5.3)."""
         emb = emb.float()
-        with self.autocast(emb.device):
+        with self.wm.autocast():  # the world model's precision rule (cfg.precision) for the whole MFWM
             conn, metrics = self.connector.loss(post, emb)
             align = aligner_loss(self.aligner, emb, self.aligner_noise, generator)
         metrics["aligner_cosine_distance"] = float(align.detach())

@@ -25,7 +25,6 @@ from tqdm import tqdm
 
 from genrl.data.dataset import Dataset, DatasetError
 from genrl.data.sampler import SequenceSampler
-from genrl.mfwm.connector import chunk_embeddings
 from genrl.mfwm.model import MFWM
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.io import atomic_path, write_json
@@ -117,8 +116,8 @@ def make_report(model: MFWM, batch: dict[str, torch.Tensor], n: int = 4, horizon
     conn_img = model.decode_states(conn).numpy()
     f = lambda x: np.asarray(x, np.float32) / 255.0  # noqa: E731
     t = f(truth)
-    # open-loop baseline: repeat the last observed (context) frame
-    ctx_frame = model.wm.to_uint8(model.wm.preprocess(sub["observation"][:, context - 1:context])).numpy()
+    # open-loop baseline: repeat the last observed (context) frame, uint8 [n, 1, 3, H, W] -> [n, 1, H, W, 3]
+    ctx_frame = sub["observation"][:, context - 1:context].permute(0, 1, 3, 4, 2).numpy()
     repeat = np.repeat(f(ctx_frame), horizon, axis=1)
     numbers = {"recon_mse": float(((f(recon) - t) ** 2).mean()), "openloop_mse": float(((f(pred) - t) ** 2).mean()),
                "repeat_last_mse": float(((repeat - t) ** 2).mean()),

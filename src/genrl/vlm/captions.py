@@ -38,7 +38,8 @@ import numpy as np
 from genrl.vlm.caption_facts import DOMAINS, fact_keys
 
 __all__ = ["DOMAINS", "PHRASES", "DOMAIN_PHRASES", "SUBJECTS", "HELDOUT_SUBJECTS", "TRAIN_TEMPLATES",
-           "HELDOUT_TEMPLATES", "describe", "caption", "captions", "clip_physics", "fact_keys"]
+           "HELDOUT_TEMPLATES", "describe", "caption", "captions", "clip_physics", "fact_keys",
+           "captions_for_keys", "facts_of_keys"]
 
 # fact key -> (priority, training phrases (the first is the canonical fact of describe()), held-out synonyms).
 # Priority 3: task-defining pose/motion (always mentioned), 2: general posture, 1: details.
@@ -208,7 +209,12 @@ def describe(domain: str, physics: Mapping[str, np.ndarray]) -> list[str]:
     Raises:
         ValueError: unknown domain (lists the valid ones) or a missing descriptor.
     """
-    return [PHRASES[key][1][0] for key in fact_keys(domain, physics)]
+    return facts_of_keys(fact_keys(domain, physics))
+
+
+def facts_of_keys(keys: list[str]) -> list[str]:
+    """The canonical phrase of each fact key (what :func:`describe` returns)."""
+    return [PHRASES[key][1][0] for key in keys]
 
 
 def _present(phrase: str) -> str:
@@ -284,9 +290,15 @@ def captions(domain: str, physics: Mapping[str, np.ndarray], n: int, rng: np.ran
     Raises:
         ValueError: ``n < 1``, unknown domain or split, or a missing descriptor.
     """
+    return captions_for_keys(domain, fact_keys(domain, physics), n, rng, split)
+
+
+def captions_for_keys(domain: str, keys: list[str], n: int, rng: np.random.Generator,
+                      split: str = "train") -> list[str]:
+    """:func:`captions` from already computed fact keys (``fact_keys(domain, physics)``), so a caller that also
+    needs the facts computes them once."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    keys = fact_keys(domain, physics)
     out: list[str] = []
     for _ in range(20 * n):
         text = _sentence(domain, keys, rng, split)

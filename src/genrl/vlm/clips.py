@@ -121,10 +121,10 @@ def build_clips(dataset_dirs: Sequence[str | Path], k: int = 8, stride: int = 4,
             else:
                 reward_rows.extend([-1] * len(t_end))
             for t in t_end:
-                phys = cap.clip_physics(ep["physics"], pnames, int(t), k)
-                facts_list.append(tuple(sorted(cap.describe(ds.domain, phys))))
+                keys = cap.fact_keys(ds.domain, cap.clip_physics(ep["physics"], pnames, int(t), k))
+                facts_list.append(tuple(sorted(cap.facts_of_keys(keys))))
                 ids = []
-                for text in cap.captions(ds.domain, phys, paraphrases, rng, split=split):
+                for text in cap.captions_for_keys(ds.domain, keys, paraphrases, rng, split=split):
                     ids.append(text_ids.setdefault(text, len(text_ids)))
                 caps.append(ids)
             frames.append(obs)

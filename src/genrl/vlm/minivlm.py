@@ -31,7 +31,6 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from genrl.vlm.base import BatchedEmbedder, MissingWeightsError, l2_normalize, resize_frames
 
