@@ -177,6 +177,7 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
     bar = tqdm(total=cfg.steps, initial=step, desc="pretrain", unit="upd", disable=not progress)
     last: dict[str, float] = {}
     t_data = t_total = 0.0
+    timed = 0  # updates since the last log line (the first after a resume, and the last, can be shorter)
     model.train()
     while step < cfg.steps:
         t0 = time.perf_counter()
@@ -190,13 +191,14 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
         step += 1
         t_data += t1 - t0
         t_total += time.perf_counter() - t0
+        timed += 1
         tracker.update(metrics)
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
             last = tracker.result(reset=True)
-            last.update({"seconds_per_update": t_total / cfg.log_every if t_total else 0.0,
+            last.update({"seconds_per_update": t_total / timed,
                          "data_fraction": t_data / t_total if t_total else 0.0})
-            t_data = t_total = 0.0
+            t_data, t_total, timed = 0.0, 0.0, 0
             logger.log(step, last)
             bar.set_postfix(img=f"{last.get('image_mse', float('nan')):.4f}", kl=f"{last.get('model_kl', 0):.2f}",
                             conn=f"{last.get('connector_kl', 0):.2f}")
