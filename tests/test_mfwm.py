@@ -87,7 +87,7 @@ def _cfg(root, vlm, out, steps, **kw):
                           preset="tiny", steps=steps, save_every=3, log_every=1, report_every=3, seed=0, **kw)
 
 
-def test_pretrain_checkpoints_reports_and_exact_resume(embedded, tmp_path, monkeypatch):
+def test_pretrain_checkpoints_reports_and_exact_resume(embedded, tmp_path, crash_after_save):
     root, vlm = embedded
     last = pretrain(_cfg(root, vlm, tmp_path / "a", 6), progress=False)
     for key in ("image_loss", "model_kl", "connector_kl", "aligner_cosine_distance", "seconds_per_update"):
@@ -100,17 +100,8 @@ def test_pretrain_checkpoints_reports_and_exact_resume(embedded, tmp_path, monke
 
     import genrl.mfwm.pretrain as pt
 
-    real_save = pt.save_checkpoint
-
-    def crash_after_3(path, modules, opts, step, *args, **kwargs):
-        real_save(path, modules, opts, step, *args, **kwargs)
-        if step == 3:
-            raise KeyboardInterrupt("simulated crash")
-
-    monkeypatch.setattr(pt, "save_checkpoint", crash_after_3)
-    with pytest.raises(KeyboardInterrupt):
+    with crash_after_save(pt, 3):
         pretrain(_cfg(root, vlm, tmp_path / "b", 6), progress=False)
-    monkeypatch.setattr(pt, "save_checkpoint", real_save)
     pretrain(_cfg(root, vlm, tmp_path / "b", 6), progress=False)
     a, _ = load_pretrained(tmp_path / "a")
     b, _ = load_pretrained(tmp_path / "b")

@@ -123,7 +123,7 @@ def test_clips_captions_and_rewards(walker_data):
     assert all(not is_heldout(n, 0.0) for n in names) and all(is_heldout(n, 1.0) for n in names)
 
 
-def test_train_loss_falls_and_resume_is_exact(walker_data, tmp_path, monkeypatch):
+def test_train_loss_falls_and_resume_is_exact(walker_data, tmp_path, crash_after_save):
     def cfg(out, steps):
         return MiniVLMTrainConfig(datasets=[str(walker_data)], out=str(out), steps=steps, batch_size=16, lr=3e-3,
                                   warmup=1, stride=10, save_every=4, heldout=0.0, model=TINY)
@@ -133,17 +133,8 @@ def test_train_loss_falls_and_resume_is_exact(walker_data, tmp_path, monkeypatch
     assert hist[-1]["loss"] < hist[0]["loss"] and card["steps"] == 40
     import genrl.vlm.train_minivlm as tm
 
-    real_save = tm.save_checkpoint
-
-    def crash_at_8(path, modules, opts, step, *args, **kwargs):
-        real_save(path, modules, opts, step, *args, **kwargs)
-        if step == 8:
-            raise KeyboardInterrupt("simulated crash")
-
-    monkeypatch.setattr(tm, "save_checkpoint", crash_at_8)
-    with pytest.raises(KeyboardInterrupt):
+    with crash_after_save(tm, 8):
         train_minivlm(cfg(tmp_path / "b", 12), progress=False)
-    monkeypatch.setattr(tm, "save_checkpoint", real_save)
     assert not (tmp_path / "b" / "model.safetensors").exists()
     train_minivlm(cfg(tmp_path / "b", 12), progress=False)  # resumes from step 8
     train_minivlm(cfg(tmp_path / "c", 12), progress=False)
