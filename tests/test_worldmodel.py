@@ -264,6 +264,30 @@ def test_observe_resets_at_is_first_and_action_convention():
         assert imag["stoch"].shape == (2, 4, 4, 4)
 
 
+def test_parallel_observe_equals_the_step_by_step_filter():
+    """observe() draws all posteriors at once and scans the GRU; with modes it must equal a loop of obs_step."""
+    torch.manual_seed(1)
+    rssm = RSSM(preset("tiny"), action_dim=3, embed_dim=8)
+    embed, action = torch.randn(3, 9, 8), torch.randn(3, 9, 3)
+    is_first = torch.zeros(3, 9, dtype=torch.bool)
+    is_first[:, 0] = is_first[1, 4] = is_first[2, 7] = True
+    start = {k: torch.randn_like(v) for k, v in rssm.initial(3).items()}
+    with torch.no_grad():
+        post, prior = rssm.observe(embed, action, is_first, state=start, sample=False)
+        state = start
+        for t in range(9):
+            state, step_prior = rssm.obs_step(state, action[:, t], embed[:, t], is_first[:, t], sample=False)
+            for k in ("deter", "stoch", "logit"):
+                assert torch.allclose(post[k][:, t], state[k], atol=1e-5), (k, t)
+                assert torch.allclose(prior[k][:, t], step_prior[k], atol=1e-5), (k, t)
+        gru = rssm.gru
+        x, h = torch.randn(3, 5, gru.linear.in_features - gru.hidden_size), torch.randn(3, gru.hidden_size)
+        scanned, ref = gru.scan(x, h), h
+        for t in range(5):
+            ref = gru(x[:, t], ref)
+            assert torch.allclose(scanned[:, t], ref, atol=1e-5)
+
+
 def test_prior_only_rssm():
     rssm = RSSM(preset("tiny"), action_dim=16, embed_dim=None)
     assert rssm.post_head is None

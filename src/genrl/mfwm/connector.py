@@ -100,14 +100,8 @@ class Connector(nn.Module):
         post_logit = post["logit"].detach().float()
         chunked = chunk_embeddings(emb, self.n_frames)
         a = self.inputs(chunked)
-        state = self.initial(a[:, 0])
-        logits = []
-        for t in range(a.shape[1]):
-            if t > 0:
-                state = {**state, "stoch": stoch[:, t - 1]}
-            state = self.rssm.img_step(state, a[:, t], sample=True)
-            logits.append(state["logit"])
-        prior_logit = torch.stack(logits, 1).float()
+        # step 0 starts from the learned initial state, step t > 0 from the posterior z_{t-1} (one GRU scan)
+        prior_logit = self.rssm.teacher_forced(self.initial(a[:, 0]), stoch, a)["logit"].float()
         kl = kl_categorical(prior_logit, post_logit)  # [B, T]
         valid = (chunked.float().norm(dim=-1) > 1e-6).float()
         mean_kl = (kl * valid).sum() / valid.sum().clamp_min(1.0)

@@ -145,5 +145,37 @@ class LayerNormGRU(nn.Module):
         update = torch.sigmoid(update + self.update_bias)
         return (update * cand).float() + (1.0 - update).float() * h
 
+    def scan(self, x: torch.Tensor, h: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Run the cell over a sequence whose inputs are all known in advance (teacher forcing).
+
+        Same result as calling :meth:`forward` step by step (up to float rounding), but the input half of the
+        linear layer, ``W_x x_t``, is computed for all steps in one matrix product; only ``W_h h_{t-1}``, the
+        LayerNorm and the gates stay in the sequential loop.
+
+        Args:
+            x: inputs ``[B, T, input_size]``.
+            h: state before the first step ``[B, hidden_size]``.
+            keep: optional ``[B, T]`` (bool or float); where 0/False, ``h_{t-1}`` is replaced by zeros before
+                step ``t`` (episode starts).
+
+        Returns:
+            float32 ``[B, T, hidden_size]``: ``h_1 .. h_T``.
+        """
+        weight = self.linear.weight
+        w_x, w_h = weight[:, : weight.shape[1] - self.hidden_size], weight[:, weight.shape[1] - self.hidden_size:]
+        gx = torch.nn.functional.linear(x, w_x)
+        h = h.float()
+        out = []
+        for t in range(x.shape[1]):
+            if keep is not None:
+                h = h * keep[:, t, None].to(h.dtype)
+            g = self.norm(gx[:, t] + torch.nn.functional.linear(h.to(gx.dtype), w_h))
+            reset, cand, update = torch.split(g, self.hidden_size, dim=-1)
+            cand = torch.tanh(torch.sigmoid(reset) * cand)
+            update = torch.sigmoid(update + self.update_bias)
+            h = (update * cand).float() + (1.0 - update).float() * h
+            out.append(h)
+        return torch.stack(out, dim=1)
+
 
 __all__ = ["ChannelLayerNorm", "mlp", "Encoder", "Decoder", "LayerNormGRU"]

@@ -175,23 +175,60 @@ class RSSM(nn.Module):
                 state: State | None = None, sample: bool = True) -> tuple[State, State]:
         """Filter a sequence: ``embed [B, T, E]``, ``action [B, T, A]``, ``is_first`` bool ``[B, T]``.
 
+        Equal in distribution to calling :meth:`obs_step` for each step (and equal exactly with
+        ``sample=False``), but faster: since the posterior ``q(z_t | x_t)`` does not depend on ``h``, all posterior
+        samples are drawn first, in one batch; then the transition inputs of every step are known and only the
+        GRU recurrence remains sequential (:meth:`teacher_forced`). The prior ``z`` is not sampled (``prior["stoch"]``
+        is its straight-through mode; only ``prior["logit"]`` enters the loss).
+
         Args:
             state: state before the first step (default: zeros, :meth:`initial`).
 
         Returns:
-            ``(post, prior)`` dicts of ``[B, T, ...]``.
+            ``(post, prior)`` dicts of ``[B, T, ...]``; the posterior carries the prior's ``deter``.
+
+        Raises:
+            ValueError: ``embed`` and ``action`` disagree on ``[B, T]``. RuntimeError: prior-only model.
         """
         if embed.shape[:2] != action.shape[:2]:
             raise ValueError(f"embed {tuple(embed.shape)} and action {tuple(action.shape)} disagree on [B, T]")
         if state is None:
             state = self.initial(embed.shape[0], embed.device)
-        posts, priors = [], []
-        for t in range(embed.shape[1]):
-            first = None if is_first is None else is_first[:, t]
-            state, prior = self.obs_step(state, action[:, t], embed[:, t], first, sample)
-            posts.append(state)
-            priors.append(prior)
-        return _stack(posts), _stack(priors)
+        stoch, logit = self.posterior(embed, sample)
+        keep = None if is_first is None else ~is_first.bool().to(embed.device)
+        prior = self.teacher_forced(state, stoch, action, keep)
+        return {"deter": prior["deter"], "stoch": stoch, "logit": logit}, prior
+
+    def teacher_forced(self, state: State, stoch: torch.Tensor, inputs: torch.Tensor,
+                       keep: torch.Tensor | None = None) -> State:
+        """Priors of a sequence whose latents are given (teacher forcing).
+
+        Step ``t`` transitions from ``(z_{t-1}, h_{t-1})`` with input ``inputs[:, t]``, where ``z_{-1}, h_{-1}``
+        come from ``state`` and ``z_{t-1} = stoch[:, t - 1]`` afterwards. Used by :meth:`observe` (``stoch`` =
+        posterior samples) and by the connector's training (reference 4.3).
+
+        Args:
+            state: state before the first step ``[B, ...]`` (``stoch``, ``deter``).
+            stoch: one-hot latents ``[B, T, S, D]`` (only ``0 .. T-2`` are used as previous latents).
+            inputs: transition inputs ``[B, T, action_dim]``.
+            keep: optional bool ``[B, T]``; where False (episode start) the previous latent, deter and input are
+                replaced by zeros.
+
+        Returns:
+            prior states ``{"deter": [B, T, deter], "stoch": mode [B, T, S, D], "logit": [B, T, S, D]}``.
+        """
+        if inputs.shape[-1] != self.action_dim:
+            raise ValueError(f"expected inputs [..., {self.action_dim}], got shape {tuple(inputs.shape)}")
+        prev = torch.cat([state["stoch"][:, None].to(stoch.dtype), stoch[:, :-1]], dim=1)
+        prev = prev.reshape(*prev.shape[:2], self.stoch * self.discrete)
+        inputs = inputs.to(prev.dtype)
+        if keep is not None:
+            mask = keep[..., None].to(prev.dtype)
+            prev, inputs = prev * mask, inputs * mask
+        x = self.img_in(torch.cat([prev, inputs], dim=-1))
+        deter = self.gru.scan(x, state["deter"], keep)
+        prior_stoch, prior_logit = self.prior_from_deter(deter, sample=False)
+        return {"deter": deter, "stoch": prior_stoch, "logit": prior_logit}
 
 
 def _expand(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
