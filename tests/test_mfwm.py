@@ -140,3 +140,43 @@ def test_decode_prompts(embedded, tmp_path, shared_dir):
     code = main(["decode", str(tmp_path / "run"), "--video", video, "--out", str(gif), "--vlm-path",
                  str(root / "vlm"), "--horizon", "5", "--samples", "1"])
     assert code == 0 and gif.is_file()
+
+
+def test_holdout_split_and_heldout_evaluation(embedded, tmp_path, shared_dir):
+    """Pre-training skips the held-out episodes; pretrain-eval measures on exactly those and writes its pictures."""
+    import zlib
+
+    from genrl.data.dataset import Dataset
+    from genrl.data.sampler import SequenceSampler
+    from genrl.data.split import split_names
+    from genrl.mfwm.evaluate import evaluate_pretrained
+
+    root, vlm = embedded
+    ds = Dataset(root / "walker")
+    first = min(ds.names(), key=lambda n: zlib.crc32(n.encode()) % 1000)
+    fraction = (zlib.crc32(first.encode()) % 1000 + 1) / 1000  # holds out exactly that episode
+    train, heldout = split_names(ds.names(), fraction)
+    assert heldout == [first] and len(train) == len(ds) - 1
+    assert SequenceSampler.from_dataset(ds, 2, 8, names=train).num_episodes == len(train)
+    with pytest.raises(KeyError, match="not in the manifest"):
+        SequenceSampler.from_dataset(ds, 2, 8, names=["no-such-episode"])
+
+    run = tmp_path / "run"
+    pretrain(_cfg(root, vlm, run, 2, holdout=fraction), progress=False)
+    report = evaluate_pretrained(run, vlm, batches=1, batch_size=2,
+                                 videos=[shared_dir / "data" / "video_prompts" / "guy_walking.gif"])
+    assert report["heldout_episodes"] == [first] and report["step"] == 2
+    for key in ("recon_mse", "openloop_mse", "repeat_last_mse", "connector_mse", "connector_aligner_mse"):
+        assert 0.0 <= report["world_model"][key] <= 1.0, key
+    assert -1.0 <= report["aligner"]["aligner_cos_noisy"] <= 1.0
+    posture = report["prompt_postures"]["prompts"]["standing upright"]
+    assert "torso_height" in posture and np.isfinite(posture["torso_height"])
+    assert set(report["prompt_postures"]["vlm_confusion"]["walking"]) == {"standing upright", "lying on the back",
+                                                                         "walking"}
+    assert set(report["video_prompts"]["guy_walking.gif"]) == {"aligner", "no_aligner"}
+    for name in ("heldout.json", "heldout.png", "prompts.png", "video_prompts.png"):
+        assert (run / "eval" / name).is_file(), name
+
+    pretrain(_cfg(root, vlm, tmp_path / "all", 1, holdout=0.0), progress=False)
+    with pytest.raises(DatasetError, match="no held-out data"):
+        evaluate_pretrained(tmp_path / "all", vlm)

@@ -6,6 +6,7 @@ Usage::
     genrl pretrain runs/data/walker --out runs/walker_mfwm --preset small [--steps 20000]
     genrl decode runs/walker_mfwm --prompt "lying on the back" --out lying.gif
     genrl decode runs/walker_mfwm --video prompt.mp4 --out video.gif [--video-aligner]
+    genrl pretrain-eval runs/walker_mfwm [--video-prompts DIR]     # held-out metrics + pictures in RUN/eval
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--memmap", action="store_true", help="memory-map the dataset arrays instead of RAM")
+    p.add_argument("--holdout", type=float, default=0.05, help="fraction of episodes kept out of training "
+                   "(by name) for held-out metrics")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                    help="world-model config overrides, e.g. --set batch_size=8 precision=fp32")
     p.set_defaults(func=cmd_pretrain)
@@ -45,6 +48,17 @@ def add_parser(subparsers) -> None:
     d.add_argument("--video-aligner", action="store_true", help="also pass video prompts through the aligner "
                    "(the official behavior); text prompts always use it")
     d.set_defaults(func=cmd_decode)
+    e = subparsers.add_parser("pretrain-eval", help="held-out metrics of a pre-trained MFWM (reconstruction, "
+                              "open loop, connector, aligner, prompt postures) with pictures")
+    e.add_argument("run", help="pre-training run folder")
+    e.add_argument("--out", default=None, help="output folder (default RUN/eval)")
+    _add_vlm_args(e)
+    e.add_argument("--prompt", action="append", default=None, help="text prompt to decode (repeatable; default: "
+                   "'standing upright', 'lying on the back', 'walking')")
+    e.add_argument("--video-prompts", nargs="*", default=[], help="video files or folders of videos to decode")
+    e.add_argument("--batches", type=int, default=4, help="held-out batches of 16 sequences")
+    e.add_argument("--dataset", default=None, help="dataset folder (default: the run's)")
+    e.set_defaults(func=cmd_pretrain_eval)
 
 
 def _overrides(items: list[str]) -> dict:
@@ -67,7 +81,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     cfg = PretrainConfig(dataset=args.dataset, out=args.out, embedder_id=vlm.id, n_frames=vlm.n_frames,
                          preset=args.preset, overrides=_overrides(args.set), steps=args.steps,
                          save_every=args.save_every, log_every=args.log_every, report_every=args.report_every,
-                         seed=args.seed, threads=args.threads, memmap=args.memmap)
+                         seed=args.seed, threads=args.threads, memmap=args.memmap,
+                         holdout=args.holdout)
     last = pretrain(cfg)
     print(json.dumps({k: round(v, 5) for k, v in last.items()}, indent=1))
     return 0
@@ -85,4 +100,26 @@ def cmd_decode(args: argparse.Namespace) -> int:
     frames = decode_prompt(model, emb, args.horizon, use_aligner=use_aligner, samples=args.samples)
     path = write_decoded(frames, args.out)
     print(json.dumps({**info, "aligner": use_aligner, "out": str(path)}))
+    return 0
+
+
+def cmd_pretrain_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from genrl.mfwm.evaluate import DEFAULT_PROMPTS, evaluate_pretrained
+
+    videos: list[Path] = []
+    for item in args.video_prompts:
+        path = Path(item)
+        if path.is_dir():
+            videos += sorted(p for p in path.iterdir() if p.suffix.lower() in (".mp4", ".gif", ".webm", ".avi"))
+        elif path.is_file():
+            videos.append(path)
+        else:
+            raise FileNotFoundError(f"video prompt {path} does not exist")
+    report = evaluate_pretrained(args.run, embedder_from_args(args), out=args.out,
+                                 prompts=args.prompt or DEFAULT_PROMPTS, videos=videos, batches=args.batches,
+                                 dataset=args.dataset)
+    report.pop("heldout_episodes")
+    print(json.dumps(report, indent=1))
     return 0

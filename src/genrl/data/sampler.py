@@ -163,17 +163,25 @@ class SequenceSampler:
     @classmethod
     def from_dataset(cls, dataset, batch_size: int, length: int, seed: int = 0, embedder_id: str | None = None,
                      keys: Sequence[str] | None = None, weighting: str = "episode",
-                     memmap_dir: str | os.PathLike | None = None) -> "SequenceSampler":
-        """Build from a :class:`genrl.data.dataset.Dataset` (every manifest episode, in name order).
+                     memmap_dir: str | os.PathLike | None = None, names: Sequence[str] | None = None
+                     ) -> "SequenceSampler":
+        """Build from a :class:`genrl.data.dataset.Dataset` (every manifest episode, in name order, or ``names``).
 
         Args:
             dataset: the dataset.
             embedder_id: if given, the per-step embeddings stored under this id are added as ``"embedding"``
                 (float16 ``[B, L, dim]``; with explicit ``keys``, list ``"embedding"`` among them; a missing file
                 raises ``DatasetError`` naming it).
+            names: the episodes to use (e.g. the training split, :func:`genrl.data.split.split_names`); an unknown
+                name raises ``KeyError``. Default: all.
             Other arguments as the constructor.
         """
-        names = dataset.names()
+        names = dataset.names() if names is None else list(names)
+        unknown = sorted(set(names) - set(dataset.names()))
+        if unknown:
+            raise KeyError(f"{dataset.root}: episodes not in the manifest: {unknown[:5]}")
+        if not names:
+            raise ValueError(f"{dataset.root}: no episodes to sample from")
         embeddings = None
         if embedder_id is not None:
             embeddings = (dataset.load_embedding(embedder_id, n) for n in names)

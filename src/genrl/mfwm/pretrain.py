@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from genrl.data.dataset import Dataset, DatasetError
 from genrl.data.sampler import SequenceSampler
+from genrl.data.split import split_names
 from genrl.mfwm.model import MFWM
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.io import atomic_path, write_json
@@ -47,6 +48,8 @@ class PretrainConfig:
         seed: RNG seed (torch, numpy, window sampling). threads: torch CPU threads (None = torch default).
         aligner_noise: LAFITE noise of the aligner inputs (reference 5.2).
         memmap: memory-map the sampler's arrays under ``out/memmap`` instead of holding them in RAM.
+        holdout: fraction of episodes never trained on (chosen by name, :func:`genrl.data.split.is_heldout`), for
+            held-out metrics (``genrl pretrain-eval``); 0 trains on everything.
     """
 
     dataset: str
@@ -63,6 +66,7 @@ class PretrainConfig:
     threads: int | None = None
     aligner_noise: float = 0.5
     memmap: bool = False
+    holdout: float = 0.05
 
 
 def build_model(run_config: dict) -> MFWM:
@@ -72,7 +76,7 @@ def build_model(run_config: dict) -> MFWM:
 
 
 def load_pretrained(run_dir: str | Path) -> tuple[MFWM, dict]:
-    """Load the latest checkpoint of a pre-training run (eval mode) and its config.
+    """Load the latest checkpoint of a pre-training run (eval mode) and its config (plus ``"step"``: updates done).
 
     Raises:
         FileNotFoundError: no checkpoint in ``run_dir``. CheckpointError: corrupt/mismatching files.
@@ -82,12 +86,12 @@ def load_pretrained(run_dir: str | Path) -> tuple[MFWM, dict]:
         raise FileNotFoundError(f"no checkpoint in {ckpt} (train one with `genrl pretrain`)")
     cfg = json.loads((Path(run_dir) / "config.json").read_text())
     model = build_model(cfg)
-    load_checkpoint(ckpt, {"mfwm": model}, {}, restore_global_rng=False)  # weights only
+    state = load_checkpoint(ckpt, {"mfwm": model}, {}, restore_global_rng=False)  # weights only
     model.eval()
-    return model, cfg
+    return model, {**cfg, "step": int(state["step"])}
 
 
-def _tile(rows: list[np.ndarray]) -> np.ndarray:
+def tile(rows: list[np.ndarray]) -> np.ndarray:
     """Rows of ``[T, H, W, 3]`` frames (same T) -> one image ``[R*H, T*W, 3]``."""
     return np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
 
@@ -126,7 +130,7 @@ def make_report(model: MFWM, batch: dict[str, torch.Tensor], n: int = 4, horizon
     for i in range(len(truth)):
         rows += [np.asarray(truth[i]), np.asarray(recon[i]), np.asarray(pred[i]), conn_img[i]]
     model.train()
-    return _tile(rows), numbers
+    return tile(rows), numbers
 
 
 def _run_config(cfg: PretrainConfig, ds: Dataset, embed_dim: int) -> dict:
@@ -164,8 +168,11 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
     wm_cfg = from_dict(run_cfg["world_model"])
     model = build_model(run_cfg)
     opts = model.optimizers()
+    train, heldout = split_names(ds.names(), cfg.holdout)
+    if not train:
+        raise DatasetError(f"{ds.root}: all {len(heldout)} episodes are held out (holdout={cfg.holdout})")
     sampler = SequenceSampler.from_dataset(ds, wm_cfg.batch_size, wm_cfg.batch_length, seed=cfg.seed,
-                                           embedder_id=cfg.embedder_id,
+                                           embedder_id=cfg.embedder_id, names=train,
                                            memmap_dir=out / "memmap" if cfg.memmap else None)
     step = 0
     if has_checkpoint(out / CKPT):

@@ -8,7 +8,6 @@ over the clip's steps) and a few paraphrased captions.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -17,12 +16,8 @@ import numpy as np
 from tqdm import tqdm
 
 from genrl.data.dataset import Dataset
+from genrl.data.split import is_heldout  # noqa: F401  (re-exported: the split rule of the MiniVLM's clips)
 from genrl.vlm import captions as cap
-
-
-def is_heldout(episode_name: str, fraction: float = 0.1) -> bool:
-    """Stable train/held-out split of episodes by a CRC32 of the name."""
-    return (zlib.crc32(episode_name.encode()) % 1000) < int(round(fraction * 1000))
 
 
 @dataclass
