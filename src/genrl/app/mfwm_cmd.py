@@ -31,6 +31,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--memmap", action="store_true", help="memory-map the dataset arrays instead of RAM")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu or cuda")
     p.add_argument("--holdout", type=float, default=0.05, help="fraction of episodes kept out of training "
                    "(by name) for held-out metrics")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
@@ -82,7 +83,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
                          preset=args.preset, overrides=_overrides(args.set), steps=args.steps,
                          save_every=args.save_every, log_every=args.log_every, report_every=args.report_every,
                          seed=args.seed, threads=args.threads, memmap=args.memmap,
-                         holdout=args.holdout)
+                         holdout=args.holdout, device=args.device)
     last = pretrain(cfg)
     print(json.dumps({k: round(v, 5) for k, v in last.items()}, indent=1))
     return 0

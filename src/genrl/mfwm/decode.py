@@ -60,7 +60,7 @@ def decode_prompt(model: MFWM, emb: torch.Tensor, horizon: int = 32, use_aligner
     """
     model.eval()
     states = model.imagine_prompt(emb.expand(samples, -1), horizon, use_aligner=use_aligner, sample=False)
-    return model.decode_states(states).numpy()
+    return model.decode_states(states).cpu().numpy()
 
 
 def write_decoded(frames: np.ndarray, out: str | Path, fps: float = 10.0, scale: int = 2) -> Path:

@@ -143,7 +143,7 @@ def prompt_metrics(model: MFWM, embedder: Embedder, prompts: Sequence[str], bank
     for p in prompts:
         emb, _ = prompt_embedding(embedder, prompt=p)
         states = model.imagine_prompt(emb.expand(samples, -1), horizon, use_aligner=True)
-        frames = model.decode_states(states).numpy()  # [samples, horizon, 64, 64, 3]
+        frames = model.decode_states(states).cpu().numpy()  # [samples, horizon, 64, 64, 3]
         idx = bank.nearest(frames.reshape(-1, *frames.shape[2:]))
         out["prompts"][p] = {n: float(bank.physics[idx, j].mean()) for j, n in enumerate(bank.physics_names)}
         clip_emb = torch.stack([_clip_embedding(embedder, f) for f in frames]).mean(0)
@@ -168,7 +168,7 @@ def video_prompt_metrics(model: MFWM, embedder: Embedder, videos: Sequence[str |
         scores = {}
         for key, use in (("no_aligner", False), ("aligner", True)):
             states = model.imagine_prompt(emb.expand(samples, -1), horizon, use_aligner=use)
-            frames = model.decode_states(states).numpy()
+            frames = model.decode_states(states).cpu().numpy()
             clip_emb = F.normalize(torch.stack([_clip_embedding(embedder, f) for f in frames]).mean(0), dim=-1)
             scores[key] = float(clip_emb @ target)
             rows.append(frames[0])

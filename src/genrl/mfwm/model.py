@@ -47,7 +47,7 @@ class MFWM(nn.Module):
     def connector_loss(self, post: dict[str, torch.Tensor], emb: torch.Tensor,
                        generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """Connector KL + aligner cosine distance on one batch (reference 4.3 + 5.3)."""
-        emb = emb.float()
+        emb = emb.to(self.wm.device).float()
         with self.wm.autocast():  # the world model's precision rule (cfg.precision) for the whole MFWM
             conn, metrics = self.connector.loss(post, emb)
             align = aligner_loss(self.aligner, emb, self.aligner_noise, generator)
@@ -84,7 +84,7 @@ class MFWM(nn.Module):
         ``use_aligner`` maps the embedding through the aligner first (text prompts: always; video prompts: a
         choice, see ``genrl decode``). The embedding is repeated for every step (reference 4.4).
         """
-        e = F.normalize(emb.float(), dim=-1)
+        e = F.normalize(emb.to(self.wm.device).float(), dim=-1)
         if use_aligner:
             e = self.aligner(e)
         return self.connector.rollout(e[:, None].expand(-1, horizon, -1), sample=sample)

@@ -28,6 +28,7 @@ from genrl.data.sampler import SequenceSampler
 from genrl.data.split import split_names
 from genrl.mfwm.model import MFWM
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from genrl.utils.device import resolve_device
 from genrl.utils.io import atomic_path, write_json
 from genrl.utils.metrics import MeanTracker, MetricsLogger, check_finite
 from genrl.worldmodel.config import from_dict, preset, to_dict
@@ -48,6 +49,7 @@ class PretrainConfig:
         seed: RNG seed (torch, numpy, window sampling). threads: torch CPU threads (None = torch default).
         aligner_noise: LAFITE noise of the aligner inputs (reference 5.2).
         memmap: memory-map the sampler's arrays under ``out/memmap`` instead of holding them in RAM.
+        device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``.
         holdout: fraction of episodes never trained on (chosen by name, :func:`genrl.data.split.is_heldout`), for
             held-out metrics (``genrl pretrain-eval``); 0 trains on everything.
     """
@@ -67,6 +69,7 @@ class PretrainConfig:
     aligner_noise: float = 0.5
     memmap: bool = False
     holdout: float = 0.05
+    device: str = "auto"
 
 
 def build_model(run_config: dict) -> MFWM:
@@ -113,11 +116,11 @@ def make_report(model: MFWM, batch: dict[str, torch.Tensor], n: int = 4, horizon
     sub = {k: v[:n] for k, v in batch.items()}
     horizon = min(horizon, sub["observation"].shape[1] - context)
     ol = model.wm.open_loop(sub, context=context, horizon=horizon)
-    truth, recon, pred = ol["truth"], ol["recon"], ol["pred"]  # uint8 [n, horizon, H, W, 3]
-    emb = sub["embedding"].float()
+    truth, recon, pred = ol["truth"].cpu(), ol["recon"].cpu(), ol["pred"].cpu()  # uint8 [n, horizon, H, W, 3]
+    emb = sub["embedding"].to(model.wm.device).float()
     last = context + horizon - 1
     conn = model.connector.rollout(emb[:, last][:, None].expand(-1, horizon, -1), sample=False)
-    conn_img = model.decode_states(conn).numpy()
+    conn_img = model.decode_states(conn).cpu().numpy()
     f = lambda x: np.asarray(x, np.float32) / 255.0  # noqa: E731
     t = f(truth)
     # open-loop baseline: repeat the last observed (context) frame, uint8 [n, 1, 3, H, W] -> [n, 1, H, W, 3]
@@ -166,7 +169,7 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
     write_json(out / "config.json", run_cfg)
     torch.manual_seed(cfg.seed)
     wm_cfg = from_dict(run_cfg["world_model"])
-    model = build_model(run_cfg)
+    model = build_model(run_cfg).to(resolve_device(cfg.device))
     opts = model.optimizers()
     train, heldout = split_names(ds.names(), cfg.holdout)
     if not train:
