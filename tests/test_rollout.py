@@ -1,0 +1,156 @@
+"""Real-environment evaluation (genrl.envs.rollout) and the world-model pixel policy (genrl.behavior.agent)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from genrl.behavior.agent import WorldModelPolicy
+from genrl.envs import make, normalized_score
+from genrl.envs.rollout import BatchPolicy, ConstantPolicy, EvalResult, RandomPolicy, evaluate
+from genrl.worldmodel.config import preset
+from genrl.worldmodel.model import WorldModel
+
+TASK = "walker_stand"
+A = 6  # walker action size
+
+
+def test_evaluate_random_policy_shapes_scores_and_determinism():
+    res = evaluate(RandomPolicy(A, seed=3), TASK, episodes=2, seed=5, video_episodes=2, max_steps=20)
+    assert isinstance(res, EvalResult) and res.task == TASK and res.episodes == 2 and res.seed == 5
+    assert len(res.returns) == 2 and all(np.isfinite(res.returns)) and res.steps == [20, 20]
+    # frames: the reset frame + one frame per agent step, both episodes side by side.
+    assert res.frames.shape == (21, 64, 128, 3) and res.frames.dtype == np.uint8
+    assert not np.array_equal(res.frames[0], res.frames[-1])
+    assert res.normalized == pytest.approx([normalized_score(TASK, r) for r in res.returns])
+    assert res.mean_return == pytest.approx(np.mean(res.returns))
+    assert res.mean_normalized == pytest.approx(np.mean(res.normalized))
+    assert res.stderr_normalized == pytest.approx(np.std(res.normalized, ddof=1) / np.sqrt(2))
+    d = res.to_dict()
+    assert "frames" not in d and json.loads(json.dumps(d))["returns"] == res.returns and d["max_steps"] == 20
+    again = evaluate(RandomPolicy(A, seed=3), TASK, episodes=2, seed=5, video_episodes=0, max_steps=20)
+    assert again.returns == res.returns and again.frames is None
+    other = evaluate(RandomPolicy(A, seed=3), TASK, episodes=1, seed=6, video_episodes=1, max_steps=20)
+    assert other.returns[0] != res.returns[0] and other.frames.shape == (21, 64, 64, 3)
+
+
+def test_constant_policy_matches_manual_rollout():
+    action = np.linspace(-0.8, 0.8, A).astype(np.float32)
+    assert isinstance(ConstantPolicy(action), BatchPolicy)
+    res = evaluate(ConstantPolicy(action), TASK, episodes=1, seed=2, video_episodes=1, max_steps=15)
+    env = make(TASK, seed=2)
+    try:
+        obs, _ = env.reset()
+        frames, total = [obs["image"]], 0.0
+        for _ in range(15):
+            obs, reward, _, _, _ = env.step(action)
+            frames.append(obs["image"])
+            total += reward
+    finally:
+        env.close()
+    assert res.returns[0] == pytest.approx(total, rel=1e-9, abs=1e-12)
+    np.testing.assert_array_equal(res.frames, np.stack(frames))
+
+
+class _BadPolicy:
+    def reset(self, n):
+        pass
+
+    def act(self, images, is_first):
+        return np.zeros((len(images), A + 1), dtype=np.float32)
+
+
+def test_bad_policy_output_and_arguments_raise():
+    with pytest.raises(ValueError, match=r"_BadPolicy.*walker_stand.*\(1, 7\)"):
+        evaluate(_BadPolicy(), TASK, episodes=1, max_steps=2, video_episodes=0)
+    with pytest.raises(ValueError, match="episodes"):
+        evaluate(RandomPolicy(A), TASK, episodes=0)
+    with pytest.raises(ValueError, match="video_episodes"):
+        evaluate(RandomPolicy(A), TASK, episodes=1, video_episodes=2)
+
+
+def _tiny_wm():
+    torch.manual_seed(0)
+    return WorldModel(preset("tiny"), action_dim=A).eval()
+
+
+def test_world_model_policy_filters_like_observe():
+    wm = _tiny_wm()
+    B, T = 2, 7
+    g = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 256, (B, T, 64, 64, 3), dtype=torch.uint8, generator=g)
+    # actions[:, t] produced observation t; actions[:, 0] is ignored (is_first).
+    actions = torch.rand(B, T, A, generator=g) * 2 - 1
+    is_first = torch.zeros(B, T, dtype=torch.bool)
+    is_first[:, 0] = True
+    is_first[1, 4] = True  # episode 1 restarts mid-sequence
+    batch = {"observation": images.permute(0, 1, 4, 2, 3), "action": actions, "is_first": is_first}
+    post, _ = wm.observe(batch, sample=False)
+    want = wm.rssm.get_feat(post).float()  # [B, T, feat]
+
+    step = {"t": 0}
+
+    def act_fn(feat):  # returns the action that will produce the next observation
+        t = step["t"]
+        return actions[:, t + 1] if t + 1 < T else torch.zeros(B, A)
+
+    policy = WorldModelPolicy(wm, act_fn)
+    assert isinstance(policy, BatchPolicy)
+    for run in range(2):  # reset(n) restarts from scratch
+        policy.reset(B)
+        for t in range(T):
+            step["t"] = t
+            out = policy.act(images[:, t].numpy(), is_first[:, t].numpy())
+            assert out.shape == (B, A) and out.dtype == np.float32
+            torch.testing.assert_close(policy.last_feat, want[:, t], rtol=1e-5, atol=1e-5)
+
+
+def test_world_model_policy_clips_and_validates():
+    wm = _tiny_wm()
+    policy = WorldModelPolicy(wm, lambda feat: 5.0 * torch.randn(feat.shape[0], A))
+    imgs = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    with pytest.raises(RuntimeError, match="reset"):
+        policy.act(imgs, np.ones(3, bool))
+    policy.reset(3)
+    for first in (True, False):
+        out = policy.act(imgs, np.full(3, first))
+        assert out.shape == (3, A) and np.all(np.abs(out) <= 1.0) and np.abs(out).max() == 1.0
+    with pytest.raises(ValueError, match="uint8"):
+        policy.act(imgs[:2], np.ones(2, bool))
+    bad = WorldModelPolicy(wm, lambda feat: torch.zeros(feat.shape[0], A + 2))
+    bad.reset(3)
+    with pytest.raises(ValueError, match=r"act_fn.*\[N=3, A=6\]"):
+        bad.act(imgs, np.ones(3, bool))
+
+
+def test_evaluate_world_model_policy_end_to_end():
+    wm = _tiny_wm()
+    policy = WorldModelPolicy(wm, lambda feat: torch.tanh(feat[:, :A] * 3))
+    res = evaluate(policy, TASK, episodes=2, seed=0, video_episodes=1, max_steps=5)
+    assert len(res.returns) == 2 and res.frames.shape == (6, 64, 64, 3) and res.steps == [5, 5]
+
+
+def test_uneven_episode_lengths_and_tasks_without_references(monkeypatch):
+    import genrl.envs.rollout as rollout
+
+    def short_make(task, seed=None):  # episode i lasts 3 + 2 * i agent steps
+        env = make(task, seed=seed)
+        env.episode_steps = 3 + 2 * seed
+        return env
+
+    monkeypatch.setattr(rollout, "make", short_make)
+    action = np.full(A, 0.3, dtype=np.float32)
+    res = evaluate(ConstantPolicy(action), TASK, episodes=2, seed=0, video_episodes=2)
+    assert res.steps == [3, 5] and res.frames.shape == (6, 64, 128, 3)
+    np.testing.assert_array_equal(res.frames[3:, :, :64], np.repeat(res.frames[3:4, :, :64], 3, axis=0))
+    for i, n in enumerate((3, 5)):
+        env = make(TASK, seed=i)
+        env.reset()
+        total = sum(env.step(action)[1] for _ in range(n))
+        env.close()
+        assert res.returns[i] == pytest.approx(total)
+    monkeypatch.undo()
+    res = evaluate(RandomPolicy(A), "walker_headstand", episodes=2, max_steps=3, video_episodes=0)
+    assert res.normalized is None and res.mean_normalized is None and res.stderr_normalized is None
+    assert json.loads(json.dumps(res.to_dict()))["normalized"] is None
