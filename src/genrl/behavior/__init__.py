@@ -1,0 +1,1 @@
+"""genrl.behavior (see the modules)."""

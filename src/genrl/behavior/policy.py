@@ -1,0 +1,171 @@
+"""Behavior runs as policies: reload (:func:`load_policy`), evaluate in the real environment (:func:`eval_policy`,
+``genrl eval``), and the helpers the trainer shares with them (reference section 10).
+
+A behavior run stores only the actor-critic; the world model is read from the pre-training run folder named in its
+``config.json``, together with a fingerprint of the weights it was trained against (the pre-training checkpoint's
+step and the sha256 of its ``mfwm.safetensors``). A pre-training run that was continued afterwards has other weights,
+whose latent space the actor does not know: loading then fails with a clear message instead of acting on garbage.
+
+Usage::
+
+    policy, cfg = load_policy("runs/walker_stand")           # WorldModelPolicy, the run's config.json
+    result = eval_policy("runs/walker_stand", episodes=10, video="stand.mp4")
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from genrl.behavior.actor_critic import ActorCritic
+from genrl.behavior.agent import WorldModelPolicy
+from genrl.behavior.config import BehaviorConfig, from_dict
+from genrl.behavior.reward import PromptTarget
+from genrl.envs.registry import split_task
+from genrl.envs.rollout import evaluate
+from genrl.mfwm.model import MFWM
+from genrl.mfwm.pretrain import CKPT as MFWM_CKPT
+from genrl.mfwm.pretrain import load_pretrained
+from genrl.utils.checkpoint import has_checkpoint, load_checkpoint
+from genrl.utils.device import resolve_device
+from genrl.utils.io import write_json, write_video
+from genrl.utils.metrics import MetricsLogger
+from genrl.worldmodel.model import WorldModel
+
+CKPT = "checkpoint"
+VIDEO_FPS = 25.0
+
+
+def world_model_fingerprint(run: str | Path) -> dict:
+    """``{"step": int, "sha256": str}`` of a pre-training run's current checkpoint (from its ``state.json``).
+
+    Raises:
+        FileNotFoundError: no checkpoint in ``run``.
+    """
+    ckpt = Path(run) / MFWM_CKPT
+    state_file = ckpt / "state.json"
+    if not state_file.is_file():  # an interrupted save leaves the complete previous one at checkpoint.old
+        state_file = ckpt.with_name(ckpt.name + ".old") / "state.json"
+    if not state_file.is_file():
+        raise FileNotFoundError(f"no checkpoint in {ckpt} (train one with `genrl pretrain`)")
+    state = json.loads(state_file.read_text())
+    return {"step": int(state["step"]), "sha256": state["files"]["mfwm.safetensors"]["sha256"]}
+
+
+def new_target(cfg: BehaviorConfig, wm: WorldModel) -> PromptTarget:
+    """An empty :class:`PromptTarget` of the right shape (filled by a checkpoint or :func:`build_target`)."""
+    c = wm.cfg
+    return PromptTarget(cfg.starts, cfg.horizon + 1, c.stoch, c.discrete, c.deter)
+
+
+def load_behavior(run_dir: str | Path, device: str | None = None) -> tuple[MFWM, ActorCritic, dict]:
+    """The frozen MFWM and the trained actor-critic of a behavior run, and its ``config.json``.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` has no ``config.json``/checkpoint, or its pre-training run is gone.
+        ValueError: the pre-training run's weights changed since the behavior was trained.
+        CheckpointError: damaged checkpoint.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file() or not has_checkpoint(run_dir / CKPT):
+        raise FileNotFoundError(f"{run_dir} is not a behavior run (no config.json or checkpoint/; train one with "
+                                "`genrl behave`)")
+    cfg = json.loads((run_dir / "config.json").read_text())
+    if cfg.get("kind") != "genrl-behavior":
+        raise ValueError(f"{run_dir / 'config.json'} is not a behavior run's config (kind={cfg.get('kind')!r})")
+    now = world_model_fingerprint(cfg["run"])
+    if now != cfg["world_model"]:
+        raise ValueError(f"the world model in {cfg['run']} changed since {run_dir} was trained (checkpoint step "
+                         f"{cfg['world_model']['step']} -> {now['step']}); the policy only fits the weights it was "
+                         "trained with: re-train the behavior or restore that checkpoint")
+    model, _ = load_pretrained(cfg["run"])
+    dev = resolve_device(device)
+    model.to(dev).requires_grad_(False)
+    bcfg = from_dict(cfg["behavior"])
+    ac = ActorCritic(bcfg, model.wm.feat_dim, model.wm.action_dim).to(dev)
+    target = new_target(bcfg, model.wm).to(dev)
+    load_checkpoint(run_dir / CKPT, {"behavior": ac, "target": target}, {}, restore_global_rng=False)
+    ac.eval()
+    return model, ac, cfg
+
+
+def load_policy(run_dir: str | Path, device: str | None = None) -> tuple[WorldModelPolicy, dict]:
+    """A behavior run as a pixel policy acting with the actor's mean (``tanh(mu)``), and the run's config.
+
+    Raises: as :func:`load_behavior`.
+    """
+    model, ac, cfg = load_behavior(run_dir, device)
+    return WorldModelPolicy(model.wm, ac.actor.mode, device=model.wm.device), cfg
+
+
+def _write_eval(result, out_json: Path, video: Path | None, extra: dict) -> dict:
+    doc = {**extra, **result.to_dict()}
+    if video is not None and result.frames is not None:
+        doc["video"] = str(write_video(video, result.frames, fps=VIDEO_FPS))
+    write_json(out_json, doc)
+    return doc
+
+
+def evaluate_and_log(model: MFWM, ac: ActorCritic, task: str, step: int, out: Path, logger: MetricsLogger,
+                     episodes: int, seed: int) -> dict:
+    """Training-time evaluation: ``episodes`` real episodes with the actor's mean; writes
+    ``out/evals/step_<N>.json`` and ``out/videos/eval_<N>.mp4``, logs ``eval/return_mean`` (and
+    ``eval/normalized_mean``, ``eval/return_std``, ``eval/seconds``) and the video. An evaluation whose JSON already
+    exists (a resumed run) is read back instead of re-run."""
+    path = out / "evals" / f"step_{step:07d}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    was_training = ac.training
+    ac.eval()
+    policy = WorldModelPolicy(model.wm, ac.actor.mode, device=model.wm.device)
+    result = evaluate(policy, task, episodes=episodes, seed=seed, video_episodes=1)
+    ac.train(was_training)
+    doc = _write_eval(result, path, out / "videos" / f"eval_{step:07d}.mp4", {"step": step})
+    numbers = {"return_mean": result.mean_return, "return_std": result.std_return, "seconds": result.seconds}
+    if result.mean_normalized is not None:
+        numbers["normalized_mean"] = result.mean_normalized
+    logger.log(step, numbers, prefix="eval")
+    if result.frames is not None:
+        logger.log_video(step, "eval/policy", result.frames, fps=VIDEO_FPS)
+    return doc
+
+
+def eval_policy(run_dir: str | Path, task: str | None = None, episodes: int = 10, seed: int = 0,
+                video: str | Path | None = None, out: str | Path | None = None, device: str | None = None,
+                progress: bool = False) -> dict:
+    """Evaluate a behavior run in the real environment (``genrl eval``).
+
+    Args:
+        run_dir: behavior run folder. task: task id (default: the run's task; must be of the same domain).
+        episodes: episodes (seeds ``seed .. seed + episodes - 1``). video: write the first episode here
+            (``.mp4``/``.gif``). out: JSON report path (default ``run_dir/eval_<task>_seed<seed>.json``).
+
+    Returns:
+        The report: :class:`genrl.envs.rollout.EvalResult` fields (raw ``returns`` and ``normalized`` scores,
+        means, ...) plus ``policy``, ``prompt``, ``train_step`` and ``json`` (the report's path).
+
+    Raises:
+        ValueError: a task of another domain than the policy's, bad ``episodes``; others as :func:`load_behavior`.
+    """
+    model, ac, cfg = load_behavior(run_dir, device)
+    task = task or cfg["task"]
+    domain, _ = split_task(task)
+    if domain != cfg["domain"]:
+        raise ValueError(f"task {task!r} is a {domain} task but the policy in {run_dir} acts in the {cfg['domain']} "
+                         "domain")
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    policy = WorldModelPolicy(model.wm, ac.actor.mode, device=model.wm.device)
+    result = evaluate(policy, task, episodes=episodes, seed=seed, video_episodes=1 if video else 0,
+                      progress=progress)
+    out_json = Path(out) if out else Path(run_dir) / f"eval_{task}_seed{seed}.json"
+    step = json.loads((Path(run_dir) / CKPT / "state.json").read_text())["step"] if (
+        Path(run_dir) / CKPT / "state.json").is_file() else None
+    doc = _write_eval(result, out_json, Path(video) if video else None,
+                      {"policy": str(run_dir), "prompt": cfg.get("prompt") or cfg.get("video"), "train_step": step})
+    doc["json"] = str(out_json)
+    return doc
+
+
+__all__ = ["CKPT", "world_model_fingerprint", "new_target", "load_behavior", "load_policy",
+           "evaluate_and_log", "eval_policy"]

@@ -1,0 +1,271 @@
+"""Behavior learning in imagination: ``genrl behave RUN --task walker_stand`` (paper 3.2, 4.1, 4.2; reference 6, 7,
+7b, 10, 11.2).
+
+A pre-trained MFWM (``genrl pretrain``) is loaded and frozen; the prompt (default: the task's Table 3 prompt, or a
+video) is turned into a target latent sequence once; an actor-critic is trained in imagination from dataset
+posterior states (offline) or synthetic states (``data_free``) to maximise the GenRL reward; every ``eval_every``
+updates and at the end the actor's mean acts in the real environment from pixels through the world model. Outputs
+in ``out``:
+
+* ``config.json``: the run (MFWM run folder and its weights' fingerprint, task, prompt, behavior config...).
+* ``checkpoint/``: actor, critic, slow critic, return normaliser, cached target, optimizers, RNG, step (every
+  ``save_every`` updates, atomically); re-running the same command resumes from it.
+* ``metrics.jsonl`` + TensorBoard (``train/...`` every ``log_every`` updates, ``eval/...``); a progress bar.
+* ``evals/step_<N>.json`` (:class:`genrl.envs.rollout.EvalResult` as JSON) and ``videos/eval_<N>.mp4``.
+
+A NaN/Inf loss stops training with a message; the last good checkpoint is kept. Policies are reloaded with
+:func:`genrl.behavior.policy.load_policy` (``genrl eval``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from genrl.behavior.actor_critic import ActorCritic
+from genrl.behavior.config import behavior_preset, to_dict
+from genrl.behavior.policy import (CKPT, evaluate_and_log, load_policy, new_target,
+                                   world_model_fingerprint)
+from genrl.behavior.reward import LatentReward, build_target
+from genrl.behavior.starts import data_free_starts, offline_starts
+from genrl.data.dataset import Dataset
+from genrl.data.sampler import SequenceSampler
+from genrl.envs.registry import PROMPTS, split_task
+from genrl.mfwm.pretrain import load_pretrained
+from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from genrl.utils.device import resolve_device
+from genrl.utils.io import write_json
+from genrl.utils.metrics import MeanTracker, MetricsLogger, check_finite
+
+# config.json keys that must not change when a run is resumed
+RESUME_KEYS = ("task", "run", "world_model", "prompt", "video", "use_aligner", "data_free", "dataset", "behavior")
+
+
+@dataclass
+class BehaveConfig:
+    """Settings of ``genrl behave``.
+
+    Attributes:
+        run: pre-training run folder (``genrl pretrain --out``).
+        out: behavior run folder (checkpoint, metrics, evals, videos).
+        task: task id, e.g. ``"walker_stand"``; its domain must be the MFWM's.
+        prompt: text prompt (default: the task's Table 3 prompt, ``genrl.envs.registry.PROMPTS``).
+        video: video prompt file (mp4/gif) instead of text.
+        video_aligner: pass the video embedding through the aligner (official behaviour; text always uses it).
+        data_free: synthetic start states (paper 4.2); no dataset is opened.
+        dataset: dataset of the offline start states (default: the pre-training run's dataset).
+        preset: behavior preset (``paper``, ``small``, ``tiny``); ``overrides``: field -> value on top of it.
+        steps: total actor-critic updates. eval_every: real-env evaluation period in updates (0: only at the
+            end); eval_episodes: episodes per evaluation (0: never evaluate). log_every / save_every: in updates.
+        seed: RNG seed (torch, dataset windows, target's initial states, evaluation environments).
+        score: ``"max_cosine"`` / ``"cosine"`` (None: the preset's, ``max_cosine``).
+        align_b: alignment window ``b`` (None: the preset's, 8).
+        threads: torch CPU threads (None = torch default).
+        vlm / vlm_path: the prompt embedder (must be the MFWM's); only needed before the first checkpoint.
+        device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+    """
+
+    run: str
+    out: str
+    task: str
+    prompt: str | None = None
+    video: str | None = None
+    video_aligner: bool = False
+    data_free: bool = False
+    dataset: str | None = None
+    preset: str = "small"
+    overrides: dict = field(default_factory=dict)
+    steps: int = 10000
+    eval_every: int = 2500
+    eval_episodes: int = 10
+    log_every: int = 50
+    save_every: int = 500
+    seed: int = 0
+    score: str | None = None
+    align_b: int | None = None
+    threads: int | None = None
+    vlm: str = "default"
+    vlm_path: str | None = None
+    device: str = "auto"
+
+
+def _check(cfg: BehaveConfig) -> None:
+    if cfg.prompt is not None and cfg.video is not None:
+        raise ValueError("give either a text prompt (prompt) or a video prompt (video), not both")
+    if cfg.prompt is not None and not cfg.prompt.strip():
+        raise ValueError("prompt is empty")
+    if cfg.video is not None and not Path(cfg.video).is_file():
+        raise FileNotFoundError(f"video prompt {cfg.video} not found")
+    if cfg.data_free and cfg.dataset is not None:
+        raise ValueError("data_free runs use no dataset; drop dataset (--dataset) or data_free (--data-free)")
+    for name in ("steps", "eval_every", "eval_episodes"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+    for name in ("log_every", "save_every"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+
+
+def _run_config(cfg: BehaveConfig, mcfg: dict, bcfg, prompt: str | None, dataset: str | None) -> dict:
+    return {"kind": "genrl-behavior", "task": cfg.task, "domain": mcfg["domain"], "action_dim": mcfg["action_dim"],
+            "run": str(Path(cfg.run).resolve()), "world_model": world_model_fingerprint(cfg.run),
+            "embedder_id": mcfg["embedder_id"], "prompt": prompt,
+            "video": str(Path(cfg.video).resolve()) if cfg.video else None,
+            "use_aligner": cfg.video is None or cfg.video_aligner, "data_free": cfg.data_free,
+            "dataset": str(Path(dataset).resolve()) if dataset else None, "behavior": to_dict(bcfg),
+            "behave": asdict(cfg)}
+
+
+def _prompt_embedding(cfg: BehaveConfig, mcfg: dict, prompt: str | None, embedder) -> torch.Tensor:
+    from genrl.mfwm.decode import check_embedder, prompt_embedding
+
+    if embedder is None:
+        from genrl.vlm.registry import make_embedder
+        embedder = make_embedder(cfg.vlm, cfg.vlm_path)
+    check_embedder(mcfg, embedder)
+    emb, _ = prompt_embedding(embedder, prompt, cfg.video)
+    return emb
+
+
+def _drop_evals_after(out: Path, step: int) -> None:
+    """Delete evaluation files of steps after ``step`` (left by a run that crashed after its last checkpoint)."""
+    for folder, pattern in (("evals", "step_*.json"), ("videos", "eval_*.mp4")):
+        for path in (out / folder).glob(pattern):
+            digits = path.stem.rsplit("_", 1)[-1]
+            if digits.isdigit() and int(digits) > step:
+                path.unlink()
+
+
+def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
+    """Train (or resume) a behavior from a prompt in the MFWM's imagination.
+
+    Args:
+        cfg: the run settings.
+        progress: show a tqdm bar.
+        embedder: an already built prompt embedder (default: ``make_embedder(cfg.vlm, cfg.vlm_path)``, built only
+            when the target is not in the checkpoint yet).
+
+    Returns:
+        ``{"step": int, "out": str, "train": last logged train metrics, "eval": last evaluation dict or None}``.
+
+    Raises:
+        ValueError: unknown task, a task of another domain than the MFWM's, no default prompt for the task, bad
+            settings, an embedder other than the MFWM's, a dataset of another domain, or ``out`` holding a run with
+            other settings (or trained on another version of the world model).
+        FileNotFoundError: no MFWM checkpoint in ``run``, missing video or dataset.
+        FloatingPointError: non-finite loss or metric (the last good checkpoint is kept).
+    """
+    _check(cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    domain, _ = split_task(cfg.task)
+    model, mcfg = load_pretrained(cfg.run)
+    if domain != mcfg["domain"]:
+        raise ValueError(f"task {cfg.task!r} is a {domain} task but the world model in {cfg.run} was pre-trained on "
+                         f"{mcfg['domain']} data; pick a {mcfg['domain']} task or another pre-training run")
+    prompt = cfg.prompt
+    if prompt is None and cfg.video is None:
+        if cfg.task not in PROMPTS:
+            raise ValueError(f"task {cfg.task!r} has no default prompt; give one with --prompt or --video")
+        prompt = PROMPTS[cfg.task]
+    extra = {k: v for k, v in (("score", cfg.score), ("align_b", cfg.align_b)) if v is not None}
+    bcfg = behavior_preset(cfg.preset, **{**cfg.overrides, **extra})
+    dev = resolve_device(cfg.device)
+    model.to(dev).eval().requires_grad_(False)
+    wm = model.wm
+    dataset = None if cfg.data_free else (cfg.dataset or mcfg.get("pretrain", {}).get("dataset"))
+    if not cfg.data_free and not dataset:
+        raise ValueError(f"{cfg.run}/config.json names no dataset; give one (--dataset) or use --data-free")
+    run_cfg = _run_config(cfg, mcfg, bcfg, prompt, dataset)
+    out = Path(cfg.out)
+    if (out / "config.json").is_file():
+        old = json.loads((out / "config.json").read_text())
+        for key in RESUME_KEYS:
+            if old.get(key) != run_cfg[key]:
+                raise ValueError(f"{out} holds a run with {key}={old.get(key)!r}, not {run_cfg[key]!r}; use another "
+                                 "--out, or the same settings (and world model) to resume")
+    sampler = None
+    if not cfg.data_free:
+        if not Path(dataset).is_dir():
+            raise FileNotFoundError(f"dataset {dataset} not found (give one with --dataset, or use --data-free)")
+        ds = Dataset(dataset)
+        ds.require_domain(mcfg["domain"])
+        sampler = SequenceSampler.from_dataset(ds, bcfg.batch_size, bcfg.batch_length, seed=cfg.seed,
+                                               keys=("observation", "action", "is_first"))
+    write_json(out / "config.json", run_cfg)
+    torch.manual_seed(cfg.seed)
+    ac = ActorCritic(bcfg, wm.feat_dim, wm.action_dim).to(dev)
+    opts = ac.optimizers()
+    rng = sampler.rng if sampler is not None else None
+    step = 0
+    if has_checkpoint(out / CKPT):  # the cached target comes back with the checkpoint
+        target = new_target(bcfg, wm).to(dev)
+        state = load_checkpoint(out / CKPT, {"behavior": ac, "target": target}, opts, rng=rng)
+        step = int(state["step"])
+    else:
+        emb = _prompt_embedding(cfg, mcfg, prompt, embedder)
+        target = build_target(model, emb, bcfg.starts, bcfg.horizon, run_cfg["use_aligner"],
+                              bcfg.skip_first_target, seed=cfg.seed)
+    reward_fn = LatentReward(wm, target, bcfg.score, bcfg.align_b)
+    policy_sample = lambda feat: ac.actor.sample(feat)[0]  # noqa: E731
+    logger = MetricsLogger(out)
+    logger.truncate_after(step)
+    _drop_evals_after(out, step)
+    tracker = MeanTracker()
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"behave {cfg.task}", unit="upd", disable=not progress)
+    last: dict[str, float] = {}
+    last_eval = None
+    t_starts = t_total = 0.0
+    timed = 0
+
+    def eval_due(at: int) -> bool:
+        return bool(cfg.eval_episodes) and at > 0 and ((cfg.eval_every and at % cfg.eval_every == 0)
+                                                       or at == cfg.steps)
+
+    try:
+        if eval_due(step):  # resumed right after a save whose evaluation may not have run (read back if it did)
+            last_eval = evaluate_and_log(model, ac, cfg.task, step, out, logger, cfg.eval_episodes, cfg.seed)
+        while step < cfg.steps:
+            t0 = time.perf_counter()
+            if sampler is not None:
+                start = offline_starts(wm, sampler.sample())
+            else:
+                start = data_free_starts(model, bcfg.starts, policy_sample, bcfg.warmup_steps,
+                                         bcfg.connector_fraction, bcfg.random_action_fraction)
+            t1 = time.perf_counter()
+            try:
+                metrics = ac.update(wm, reward_fn, start, opts)
+            except FloatingPointError as err:
+                raise FloatingPointError(f"step {step}: {err}; the last good checkpoint is kept in "
+                                         f"{out / CKPT}") from None
+            check_finite(metrics, step, "behavior", checkpoint=out / CKPT)
+            step += 1
+            t_starts += t1 - t0
+            t_total += time.perf_counter() - t0
+            timed += 1
+            metrics.pop("seconds")
+            tracker.update(metrics)
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                last = tracker.result(reset=True)
+                last.update({"seconds_per_update": t_total / timed, "starts_fraction": t_starts / t_total})
+                t_starts, t_total, timed = 0.0, 0.0, 0
+                logger.log(step, last)
+                bar.set_postfix(reward=f"{last['reward_mean']:.3f}", actor=f"{last['actor_loss']:.3f}",
+                                critic=f"{last['critic_loss']:.2f}")
+            if step % cfg.save_every == 0 or step == cfg.steps:
+                save_checkpoint(out / CKPT, {"behavior": ac, "target": target}, opts, step, run_cfg, rng=rng)
+            if eval_due(step):
+                last_eval = evaluate_and_log(model, ac, cfg.task, step, out, logger, cfg.eval_episodes, cfg.seed)
+    finally:
+        bar.close()
+        logger.close()
+    return {"step": step, "out": str(out), "train": last, "eval": last_eval}
+
+
+__all__ = ["BehaveConfig", "behave", "load_policy", "RESUME_KEYS"]
