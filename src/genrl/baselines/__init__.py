@@ -1,0 +1,1 @@
+"""genrl.baselines (see the modules)."""

@@ -1,0 +1,246 @@
+"""Training loop of the VLM-reward baselines: ``genrl baseline --algo iql --reward video --task walker_walk ...``.
+
+Paper section 4.1 / appendix D: each (algorithm, reward kind, task) is trained from scratch on the whole dataset of
+the task's domain, its steps relabelled with the prompt's VLM reward (:mod:`genrl.baselines.rewards`), and
+evaluated in the real environment with the deterministic actor. The paper trains 500k gradient steps (batch 256)
+on a GPU (~7 h on a V100) and evaluates 20 episodes; the CPU default here is 20k steps of the ``cpu`` preset
+(~1 s per step on 2 busy cores, i.e. ~6 h; see ``benchmarks/bench_baselines.py``).
+
+Outputs in ``out`` (the conventions of ``genrl pretrain``):
+
+* ``config.json`` — the run: algorithm, reward kind, task, prompt, VLM ids, reward statistics, agent and training
+  settings. Re-running with other essential settings into the same folder is refused.
+* ``checkpoint/`` — safetensors weights + optimizers + RNG + step (every ``save_every`` updates, atomically);
+  re-running the same command resumes from it. A NaN/Inf loss stops the run and keeps the last good checkpoint.
+* ``metrics.jsonl`` + TensorBoard events: ``train/*`` losses every ``log_every`` updates, ``eval/*`` scores every
+  ``eval_every`` updates.
+* ``eval.json`` — the final :class:`~genrl.envs.rollout.EvalResult` (``to_dict()``) plus ``method`` (the
+  algorithm), ``algo``, ``reward``, ``task``, ``prompt``, ``seed``, ``step``, ``embedder_id``: the schema read by
+  :mod:`genrl.evaluation.compare`; ``eval.mp4`` — the first evaluation episode.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from genrl.baselines.algos import BaselineAgent, PixelPolicy, make_config
+from genrl.baselines.replay import FrameStackReplay, to_torch
+from genrl.baselines.rewards import check_kind, normalize_rewards, vlm_rewards
+from genrl.data.dataset import Dataset, DatasetError, check_domain
+from genrl.envs.registry import PROMPTS, split_task
+from genrl.envs.rollout import EvalResult, evaluate
+from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from genrl.utils.device import resolve_device
+from genrl.utils.io import write_json, write_video
+from genrl.utils.metrics import MeanTracker, MetricsLogger, check_finite
+from genrl.vlm.base import Embedder
+
+CKPT = "checkpoint"
+EVAL_FILE = "eval.json"
+VIDEO_FILE = "eval.mp4"
+EVAL_SEED_BASE = 10_000  # evaluation episodes of seed s use env seeds 10000 + 100 s + i
+
+
+@dataclass
+class BaselineConfig:
+    """Settings of ``genrl baseline``.
+
+    Attributes:
+        algo: ``"iql"``, ``"td3bc"`` or ``"td3"``. reward: ``"image"`` or ``"video"``.
+        task: task id evaluated (its domain must be the dataset's), e.g. ``"walker_walk"``.
+        dataset: dataset folder of that domain. out: run folder.
+        prompt: text prompt of the reward (default: the paper's Table 3 prompt of ``task``, ``PROMPTS[task]``).
+        steps: gradient steps (paper: 500k on a GPU; CPU default 20k).
+        batch_size: transitions per step (256). seed: torch/sampling seed; also picks the evaluation episodes.
+        eval_every: updates between evaluations during training (the final one is always done).
+        eval_episodes: episodes per evaluation (10; the paper used 20). eval_max_steps: cap on the agent steps of
+            evaluation episodes, for smoke tests only (scores are then not comparable with the paper's).
+        save_every / log_every: in updates. threads: torch CPU threads (None: torch's default).
+        preset: agent preset (``paper``, ``cpu``, ``tiny``; :data:`genrl.baselines.algos.PRESETS`);
+            overrides: :class:`~genrl.baselines.algos.AgentConfig` field -> value on top of it.
+        reward_norm: ``"standardize"`` (z-score over the dataset, default) or ``"none"`` (raw cosines).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (cuda when available).
+        embedding_id: stored embeddings to read instead of the VLM's own (e.g. ``"siglip-b16-224"``, official
+            ``clip_img`` imported by ``genrl data import``; same model as the VLM); see
+            :func:`~genrl.baselines.rewards.vlm_rewards`.
+    """
+
+    algo: str
+    reward: str
+    task: str
+    dataset: str
+    out: str
+    prompt: str | None = None
+    steps: int = 20000
+    batch_size: int = 256
+    seed: int = 0
+    eval_every: int = 5000
+    eval_episodes: int = 10
+    eval_max_steps: int | None = None
+    save_every: int = 1000
+    log_every: int = 100
+    threads: int | None = None
+    preset: str = "cpu"
+    overrides: dict = field(default_factory=dict)
+    reward_norm: str = "standardize"
+    device: str = "cpu"
+    embedding_id: str | None = None
+
+
+_ESSENTIAL = ("algo", "reward", "task", "prompt", "domain", "action_dim", "embedder_id", "reward_embedder_id",
+              "agent", "reward_norm", "batch_size", "seed")
+
+
+def load_agent(run_dir: str | Path) -> tuple[BaselineAgent, dict]:
+    """The agent of a run's latest checkpoint (weights only, eval mode) and the run's ``config.json``.
+
+    Raises:
+        FileNotFoundError: no checkpoint. CheckpointError: corrupt or mismatching files.
+    """
+    run_dir = Path(run_dir)
+    if not has_checkpoint(run_dir / CKPT):
+        raise FileNotFoundError(f"no checkpoint in {run_dir / CKPT} (train one with `genrl baseline`)")
+    cfg = json.loads((run_dir / "config.json").read_text())
+    agent = BaselineAgent(make_config(cfg["algo"], "paper", **{k: v for k, v in cfg["agent"].items()
+                                                              if k != "algo"}),
+                          cfg["action_dim"], cfg["image_size"])
+    load_checkpoint(run_dir / CKPT, {"agent": agent}, {}, restore_global_rng=False)
+    return agent.eval(), cfg
+
+
+def run_eval(agent: BaselineAgent, cfg: BaselineConfig, device: torch.device, video: bool) -> EvalResult:
+    """Evaluate the deterministic actor on ``cfg.task`` (``cfg.eval_episodes`` episodes, seeds per ``cfg.seed``)."""
+    return evaluate(PixelPolicy(agent, device), cfg.task, episodes=cfg.eval_episodes,
+                    seed=EVAL_SEED_BASE + 100 * cfg.seed, video_episodes=1 if video else 0,
+                    max_steps=cfg.eval_max_steps)
+
+
+def _eval_metrics(result: EvalResult) -> dict:
+    out = {"mean_return": result.mean_return, "std_return": result.std_return, "seconds": result.seconds}
+    if result.mean_normalized is not None:
+        out.update(mean_normalized=result.mean_normalized, stderr_normalized=result.stderr_normalized)
+    return out
+
+
+def prepare(cfg: BaselineConfig, embedder: Embedder, progress: bool = True) -> tuple[Dataset, dict, dict]:
+    """Check the task/dataset, label rewards and build the run config.
+
+    Returns:
+        ``(dataset, {name: float32 [T]} rewards (normalized as cfg.reward_norm), run config dict)``.
+
+    Raises:
+        ValueError: unknown task/algo/kind/preset or a prompt the VLM refuses. DatasetError: dataset of another
+            domain, missing video embeddings (run ``genrl embed``).
+    """
+    check_kind(cfg.reward)
+    domain, _ = split_task(cfg.task)
+    ds = Dataset(cfg.dataset)
+    check_domain(ds.domain, domain, f"dataset {ds.root}", against=f"task {cfg.task} is in")
+    prompt = cfg.prompt if cfg.prompt is not None else PROMPTS.get(cfg.task)
+    if not prompt:
+        raise ValueError(f"task {cfg.task!r} has no default prompt; pass --prompt")
+    agent_cfg = make_config(cfg.algo, cfg.preset, **cfg.overrides)
+    raw, info = vlm_rewards(ds, embedder, prompt, cfg.reward, progress=progress, embedding_id=cfg.embedding_id)
+    rewards, stats = normalize_rewards(raw, cfg.reward_norm)
+    run_cfg = {"method": cfg.algo, "algo": cfg.algo, "reward": cfg.reward, "task": cfg.task, "prompt": prompt,
+               "domain": ds.domain, "action_dim": ds.action_dim, "image_size": ds.image_size,
+               "embedder_id": info["embedder_id"], "reward_embedder_id": info["reward_embedder_id"],
+               "n_frames": info["n_frames"], "reward_norm": cfg.reward_norm, "reward_stats": stats,
+               "batch_size": cfg.batch_size, "seed": cfg.seed, "agent": asdict(agent_cfg),
+               "train": {**asdict(cfg), "prompt": prompt}}
+    run_cfg["agent"]["encoder_strides"] = list(agent_cfg.encoder_strides)
+    return ds, rewards, run_cfg
+
+
+def _check_resume(out: Path, run_cfg: dict) -> None:
+    if not (out / "config.json").is_file():
+        return
+    old = json.loads((out / "config.json").read_text())
+    for key in _ESSENTIAL:
+        if old.get(key) != run_cfg[key]:
+            raise DatasetError(f"{out / 'config.json'} holds a run with {key}={old.get(key)!r}, not "
+                               f"{run_cfg[key]!r}; use another --out, or the same settings to resume")
+
+
+def train_baseline(cfg: BaselineConfig, embedder: Embedder, progress: bool = True) -> dict:
+    """Train (or resume) a baseline, evaluate it, and return the contents of ``out/eval.json``.
+
+    A finished run (checkpoint at ``cfg.steps`` and an ``eval.json`` of that step) is not re-evaluated: its
+    ``eval.json`` is returned.
+
+    Raises:
+        see :func:`prepare`; FloatingPointError: non-finite loss (the last good checkpoint is kept);
+        CheckpointError: a damaged checkpoint.
+    """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    device = resolve_device(cfg.device)
+    ds, rewards, run_cfg = prepare(cfg, embedder, progress)
+    _check_resume(out, run_cfg)
+    write_json(out / "config.json", run_cfg)
+    torch.manual_seed(cfg.seed)
+    agent_cfg = make_config(cfg.algo, cfg.preset, **cfg.overrides)
+    agent = BaselineAgent(agent_cfg, ds.action_dim, ds.image_size).to(device)
+    opts = agent.make_optimizers()
+    rng = np.random.default_rng(cfg.seed)  # the replay's sampling generator, checkpointed
+    step = 0
+    if has_checkpoint(out / CKPT):
+        step = int(load_checkpoint(out / CKPT, {"agent": agent}, opts, rng=rng)["step"])
+    if step >= cfg.steps and (out / EVAL_FILE).is_file():
+        done = json.loads((out / EVAL_FILE).read_text())
+        if done.get("step") == step:
+            return done
+    replay = FrameStackReplay.from_dataset(ds, rewards, agent_cfg.frame_stack, seed=cfg.seed, progress=progress)
+    replay.rng = rng
+    logger = MetricsLogger(out)
+    logger.truncate_after(step)
+    tracker = MeanTracker()
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"{cfg.algo}-{cfg.reward}", unit="upd", disable=not progress)
+    t_data = t_total = 0.0
+    timed = 0
+    agent.train()
+    while step < cfg.steps:
+        t0 = time.perf_counter()
+        batch = to_torch(replay.sample(cfg.batch_size), device)
+        t1 = time.perf_counter()
+        metrics = agent.update(batch, opts, step)
+        check_finite(metrics, step, f"baseline {cfg.algo}", checkpoint=out / CKPT)
+        step += 1
+        t_data += t1 - t0
+        t_total += time.perf_counter() - t0
+        timed += 1
+        tracker.update(metrics)
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            last = tracker.result(reset=True)
+            last.update(seconds_per_update=t_total / timed, data_fraction=t_data / t_total if t_total else 0.0)
+            t_data = t_total = 0.0
+            timed = 0
+            logger.log(step, last)
+            bar.set_postfix(critic=f"{last['critic_loss']:.3g}", q=f"{last['q_mean']:.3g}")
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            save_checkpoint(out / CKPT, {"agent": agent}, opts, step, run_cfg, rng=replay.rng)
+        if step % cfg.eval_every == 0 and step < cfg.steps:
+            logger.log(step, _eval_metrics(run_eval(agent, cfg, device, video=False)), prefix="eval")
+    bar.close()
+    result = run_eval(agent, cfg, device, video=True)
+    logger.log(step, _eval_metrics(result), prefix="eval")
+    logger.close()
+    if result.frames is not None:
+        write_video(out / VIDEO_FILE, result.frames, fps=20, scale=2)
+    record = {**result.to_dict(), "method": cfg.algo, "algo": cfg.algo, "reward": cfg.reward, "task": cfg.task,
+              "prompt": run_cfg["prompt"], "seed": cfg.seed, "step": step, "embedder_id": run_cfg["embedder_id"],
+              "reward_embedder_id": run_cfg["reward_embedder_id"], "dataset": str(ds.root)}
+    write_json(out / EVAL_FILE, record)
+    return record
+
+
+__all__ = ["BaselineConfig", "train_baseline", "prepare", "load_agent", "run_eval", "EVAL_FILE", "VIDEO_FILE"]

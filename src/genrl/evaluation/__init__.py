@@ -1,0 +1,1 @@
+"""genrl.evaluation (see the modules)."""
