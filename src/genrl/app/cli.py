@@ -3,7 +3,9 @@
 Stages so far: ``genrl envs`` (environments), ``genrl experts`` (state-based experts for data collection),
 ``genrl collect`` and ``genrl data`` (offline datasets),
 ``genrl vlm`` and ``genrl embed`` (video-language models),
-``genrl pretrain`` and ``genrl decode`` (the multimodal-foundation world model). Run ``genrl --help`` or ``genrl envs --help``.
+``genrl pretrain``, ``genrl pretrain-eval`` and ``genrl decode`` (the multimodal-foundation world model),
+``genrl behave`` and ``genrl eval`` (behaviors from prompts), ``genrl baseline`` and ``genrl compare`` (offline RL
+baselines and the paper's table), ``genrl demo`` (everything end to end). Run ``genrl --help`` or ``genrl envs --help``.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import os
 import sys
 
 from genrl import __version__
-from genrl.app import collect_cmd, data_cmd, envs_cmd, experts_cmd, mfwm_cmd, vlm_cmd
+from genrl.app import (baselines_cmd, behavior_cmd, collect_cmd, data_cmd, demo_cmd, envs_cmd, experts_cmd,
+                       mfwm_cmd, vlm_cmd)
 
-STAGES = (envs_cmd, experts_cmd, collect_cmd, data_cmd, vlm_cmd, mfwm_cmd)
+STAGES = (envs_cmd, experts_cmd, collect_cmd, data_cmd, vlm_cmd, mfwm_cmd, behavior_cmd, baselines_cmd,
+          demo_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

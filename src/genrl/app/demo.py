@@ -1,0 +1,274 @@
+"""The main job end to end: ``genrl demo [--domain walker] [--preset small|tiny] [--out DIR]``.
+
+Stages, each resumable and skipped when already finished (state in ``OUT/demo_state.json``)::
+
+    vlm       default VLM ready (the committed MiniVLM weights; trained on the collected data if they are absent)
+    collect   the domain's dataset: exploration + task experts        (genrl collect)
+    embed     per-step VLM embeddings of the dataset                  (genrl embed)
+    pretrain  world model + connector + aligner                       (genrl pretrain)
+    decode    text prompts (and one dataset clip as a video prompt) decoded to GIFs   (genrl decode)
+    behave    behaviors from text prompts, data-free and offline, evaluated in the real env (genrl behave)
+    report    OUT/report.html: scores, GIFs, loss curves, dataset, timings, versions, commands
+
+Every long stage has a progress bar with an ETA. Each underlying stage checkpoints on its own (datasets episode by
+episode, training every ``save_every`` updates), so Ctrl-C or ``kill -9`` loses at most the current checkpoint
+interval and re-running the same command continues. The device is CUDA when available, else CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from genrl.utils.io import write_json
+
+STATE_FILE = "demo_state.json"
+STAGES = ("vlm", "collect", "embed", "pretrain", "decode", "behave", "report")
+DECODE_PROMPTS = ("standing upright", "lying on the back", "walking")
+
+
+@dataclass(frozen=True)
+class DemoPreset:
+    """Sizes of one demo preset.
+
+    Attributes:
+        frames: dataset size in frames (agent steps). workers: collection processes.
+        wm_preset: world-model preset of ``genrl pretrain``. pretrain_steps: MFWM updates.
+        behave_preset: actor-critic preset of ``genrl behave``. behave_steps: actor-critic updates per behavior.
+        eval_episodes: real-environment episodes per behavior (the paper: 10).
+        behaviors: ``(task, data_free)`` pairs learned from the tasks' Table 3 text prompts.
+        save_every: checkpoint period (updates) of both trainings.
+    """
+
+    frames: int
+    workers: int
+    wm_preset: str
+    pretrain_steps: int
+    behave_preset: str
+    behave_steps: int
+    eval_episodes: int
+    behaviors: tuple[tuple[str, bool], ...]
+    save_every: int
+
+
+def _behaviors(domain: str) -> tuple[tuple[str, bool], ...]:
+    if domain == "walker":
+        return (("walker_stand", True), ("walker_lying_down", True), ("walker_stand", False))
+    from genrl.envs.registry import PROMPTS, list_tasks
+
+    tasks = [t for t in list_tasks(domain) if t in PROMPTS]
+    if not tasks:
+        raise ValueError(f"domain {domain!r} has no task with a text prompt")
+    return ((tasks[0], True), (tasks[0], False))
+
+
+def demo_preset(name: str, domain: str) -> DemoPreset:
+    """The ``small`` (CPU, ~45 min goal on 2 cores) or ``tiny`` (CI smoke test, minutes) preset for ``domain``.
+
+    Raises:
+        ValueError: unknown preset name.
+    """
+    if name == "small":
+        return DemoPreset(frames=50_000, workers=2, wm_preset="small", pretrain_steps=2000, behave_preset="small",
+                          behave_steps=500, eval_episodes=10, behaviors=_behaviors(domain), save_every=250)
+    if name == "tiny":
+        return DemoPreset(frames=1_503, workers=1, wm_preset="tiny", pretrain_steps=30, behave_preset="tiny",
+                          behave_steps=20, eval_episodes=1, behaviors=_behaviors(domain), save_every=10)
+    raise ValueError(f"unknown demo preset {name!r}; valid: small, tiny")
+
+
+def slug(text: str) -> str:
+    """File-name-safe version of a prompt: ``"lying on the back"`` -> ``"lying_on_the_back"``."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:60] or "prompt"
+
+
+class DemoState:
+    """``OUT/demo_state.json``: per stage ``{"done", "seconds", "commands", ...}``, rewritten atomically."""
+
+    def __init__(self, out: Path, settings: dict):
+        self.path = out / STATE_FILE
+        self.data = json.loads(self.path.read_text()) if self.path.is_file() else {"stages": {}}
+        old = self.data.get("settings")
+        if old is not None and old != settings:
+            raise ValueError(f"{out} holds a demo with other settings ({old}); use another --out or the same "
+                             f"--domain/--preset to resume")
+        self.data["settings"] = settings
+        self.save()
+
+    def done(self, stage: str) -> bool:
+        return bool(self.data["stages"].get(stage, {}).get("done"))
+
+    def record(self, stage: str, seconds: float, **info) -> None:
+        entry = self.data["stages"].setdefault(stage, {"seconds": 0.0})
+        entry.update(info)
+        entry["seconds"] = entry.get("seconds", 0.0) + seconds
+        entry["done"] = True
+        self.save()
+
+    def save(self) -> None:
+        write_json(self.path, self.data)
+
+
+def _device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _stage_vlm(ctx: dict) -> dict:
+    from genrl.vlm.base import MissingWeightsError
+    from genrl.vlm.registry import make_embedder
+
+    try:
+        vlm = make_embedder("default")
+        return {"vlm": vlm.id, "vlm_path": None, "commands": ["(committed MiniVLM weights, no command needed)"]}
+    except MissingWeightsError:
+        from genrl.data.collect import collect
+        from genrl.vlm.train_minivlm import MiniVLMTrainConfig, train_minivlm
+
+        p, out = ctx["preset"], ctx["out"]
+        collect(ctx["domain"], out / "data", frames=p.frames, workers=p.workers, progress=True)
+        steps = 1500 if p.wm_preset != "tiny" else 20
+        train_minivlm(MiniVLMTrainConfig(datasets=[str(out / "data")], out=str(out / "vlm"), steps=steps))
+        vlm = make_embedder("default", str(out / "vlm"))
+        return {"vlm": vlm.id, "vlm_path": str(out / "vlm"),
+                "commands": [f"genrl vlm train {out / 'data'} --out {out / 'vlm'} --steps {steps}"]}
+
+
+def _embedder(ctx: dict):
+    from genrl.vlm.registry import make_embedder
+
+    return make_embedder("default", ctx["state"].data["stages"]["vlm"].get("vlm_path"))
+
+
+def _stage_collect(ctx: dict) -> dict:
+    from genrl.data.collect import collect
+
+    p, data = ctx["preset"], ctx["out"] / "data"
+    summary = collect(ctx["domain"], data, frames=p.frames, workers=p.workers, progress=True)
+    return {"summary": summary,
+            "commands": [f"genrl collect {ctx['domain']} --out {data} --frames {p.frames} --workers {p.workers}"]}
+
+
+def _stage_embed(ctx: dict) -> dict:
+    from genrl.vlm.embed import embed_dataset
+
+    summary = embed_dataset(ctx["out"] / "data", _embedder(ctx), progress=True)
+    return {"summary": summary, "commands": [f"genrl embed {ctx['out'] / 'data'} --vlm default"]}
+
+
+def _stage_pretrain(ctx: dict) -> dict:
+    from genrl.mfwm.pretrain import PretrainConfig, pretrain
+
+    p, out = ctx["preset"], ctx["out"]
+    vlm = _embedder(ctx)
+    cfg = PretrainConfig(dataset=str(out / "data"), out=str(out / "mfwm"), embedder_id=vlm.id,
+                         n_frames=vlm.n_frames, preset=p.wm_preset, steps=p.pretrain_steps, save_every=p.save_every,
+                         report_every=max(p.save_every, p.pretrain_steps // 4), device=ctx["device"])
+    last = pretrain(cfg)
+    return {"last": last, "commands": [f"genrl pretrain {out / 'data'} --out {out / 'mfwm'} --preset {p.wm_preset} "
+                                       f"--steps {p.pretrain_steps} --save-every {p.save_every}"]}
+
+
+def _stage_decode(ctx: dict) -> dict:
+    from genrl.data.dataset import Dataset
+    from genrl.mfwm.decode import decode_prompt, prompt_embedding, write_decoded
+    from genrl.mfwm.pretrain import load_pretrained
+
+    out = ctx["out"]
+    model, cfg = load_pretrained(out / "mfwm")
+    model.to(ctx["device"])
+    vlm = _embedder(ctx)
+    files, commands = {}, []
+    for prompt in DECODE_PROMPTS:
+        emb, _ = prompt_embedding(vlm, prompt=prompt)
+        frames = decode_prompt(model, emb.to(ctx["device"]), horizon=32, samples=2)
+        files[prompt] = str(write_decoded(frames, out / "decoded" / f"{slug(prompt)}.gif").relative_to(out))
+        commands.append(f"genrl decode {out / 'mfwm'} --prompt \"{prompt}\" --out {out / 'decoded'}/{slug(prompt)}.gif")
+    # the project ships no human video, so a dataset clip stands in for a video prompt (its stored VLM embedding)
+    ds = Dataset(out / "data")
+    name = ds.names()[-1]
+    ep = ds.load(name, {"observation"})
+    t = min(len(ep["observation"]) - 1, 200)
+    emb = torch.from_numpy(ds.load_embedding(cfg["embedder_id"], name)[t].astype(np.float32))[None]
+    frames = decode_prompt(model, emb.to(ctx["device"]), horizon=32, samples=2, use_aligner=False)
+    clip = ep["observation"][t - vlm.n_frames + 1:t + 1].transpose(0, 2, 3, 1)
+    files["video clip (ground truth)"] = str(write_decoded(clip[None], out / "decoded" / "clip_truth.gif")
+                                             .relative_to(out))
+    files["video clip (decoded)"] = str(write_decoded(frames, out / "decoded" / "clip_decoded.gif").relative_to(out))
+    return {"files": files, "commands": commands, "video_clip": {"episode": name, "step": t}}
+
+
+def behavior_dir(task: str, data_free: bool) -> str:
+    """Folder name of a demo behavior run, e.g. ``walker_stand-data_free``."""
+    return f"{task}-{'data_free' if data_free else 'offline'}"
+
+
+def _stage_behave(ctx: dict) -> dict:
+    from genrl.behavior.train import BehaveConfig, behave
+
+    p, out = ctx["preset"], ctx["out"]
+    vlm = _embedder(ctx)
+    runs, commands = {}, []
+    for task, data_free in p.behaviors:
+        name = behavior_dir(task, data_free)
+        t0 = time.perf_counter()
+        cfg = BehaveConfig(run=str(out / "mfwm"), out=str(out / "behave" / name), task=task, data_free=data_free,
+                           preset=p.behave_preset, steps=p.behave_steps, eval_every=0, eval_episodes=p.eval_episodes,
+                           save_every=p.save_every, device=ctx["device"])
+        result = behave(cfg, embedder=vlm)
+        runs[name] = {"task": task, "data_free": data_free, "eval": result["eval"],
+                      "seconds": time.perf_counter() - t0}
+        commands.append(f"genrl behave {out / 'mfwm'} --task {task} {'--data-free ' if data_free else ''}"
+                        f"--preset {p.behave_preset} --steps {p.behave_steps} --eval-every 0 "
+                        f"--eval-episodes {p.eval_episodes} --out {out / 'behave' / name}")
+    return {"runs": runs, "commands": commands}
+
+
+def _stage_report(ctx: dict) -> dict:
+    from genrl.app.report import write_report
+
+    path = write_report(ctx["out"], ctx["state"].data)
+    return {"file": str(path.relative_to(ctx["out"]))}
+
+
+RUNNERS: dict[str, Callable[[dict], dict]] = {
+    "vlm": _stage_vlm, "collect": _stage_collect, "embed": _stage_embed, "pretrain": _stage_pretrain,
+    "decode": _stage_decode, "behave": _stage_behave, "report": _stage_report}
+
+
+def run_demo(domain: str = "walker", preset: str = "small", out: str | Path = "runs/demo") -> dict:
+    """Run (or resume) every stage; returns the demo state (also in ``OUT/demo_state.json``).
+
+    Raises:
+        ValueError: unknown domain/preset, or ``out`` holds a demo with other settings.
+    """
+    from genrl.envs.registry import domain as get_domain
+
+    get_domain(domain)  # validates the name
+    p = demo_preset(preset, domain)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = DemoState(out, {"domain": domain, "preset": preset, **asdict(p)} | {"behaviors": [list(b) for b in
+                                                                                       p.behaviors]})
+    ctx = {"domain": domain, "preset": p, "out": out, "state": state, "device": _device()}
+    print(f"genrl demo: domain={domain} preset={preset} device={ctx['device']} out={out}", flush=True)
+    for stage in STAGES:
+        if state.done(stage) and stage != "report":
+            print(f"[{stage}] done already ({state.data['stages'][stage]['seconds']:.0f} s) - skipped", flush=True)
+            continue
+        print(f"[{stage}] running", flush=True)
+        t0 = time.perf_counter()
+        info = RUNNERS[stage](ctx)
+        state.record(stage, time.perf_counter() - t0, **info)
+    if "report" in state.data["stages"]:  # the report lists its own time too: write it once more
+        RUNNERS["report"](ctx)
+    return state.data
+
+
+__all__ = ["DemoPreset", "STAGES", "behavior_dir", "demo_preset", "run_demo", "slug"]
