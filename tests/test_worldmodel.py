@@ -288,6 +288,13 @@ def test_parallel_observe_equals_the_step_by_step_filter():
             assert torch.allclose(scanned[:, t], ref, atol=1e-5)
 
 
+def test_decoder_first_layer_as_matrix_product_equals_the_transposed_conv():
+    dec = Decoder(preset("tiny"))
+    z = torch.randn(5, dec.linear_in.in_features)
+    ref = dec.net(dec.linear_in(z).reshape(-1, dec.in_channels, 1, 1))
+    assert torch.allclose(dec(z), ref, atol=1e-5)
+
+
 def test_prior_only_rssm():
     rssm = RSSM(preset("tiny"), action_dim=16, embed_dim=None)
     assert rssm.post_head is None
