@@ -237,6 +237,12 @@ def test_behave_raises_its_reward_and_writes_outputs(tiny_run, tmp_path):
     ev = json.loads((out / "evals" / "step_0000200.json").read_text())
     assert ev["episodes"] == 1 and len(ev["returns"]) == 1 and ev["normalized"] is not None
     assert (out / "videos" / "eval_0000200.mp4").is_file()
+    # the final evaluation in the schema of `genrl compare` (training seed, method column)
+    from genrl.evaluation.compare import load_eval
+
+    final = load_eval(out / "eval.json")
+    assert final.task == "walker_stand" and final.column == "genrl" and final.seed == 0
+    assert final.score == ev["mean_normalized"]
     assert any("eval/return_mean" in x for x in _lines(out))
     policy, cfg = load_policy(out)
     assert cfg["task"] == "walker_stand" and cfg["prompt"] == "standing up straight"

@@ -265,7 +265,21 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
     finally:
         bar.close()
         logger.close()
+    if last_eval is not None and step == cfg.steps:
+        write_final_eval(out, last_eval, cfg, prompt)
     return {"step": step, "out": str(out), "train": last, "eval": last_eval}
 
 
-__all__ = ["BehaveConfig", "behave", "load_policy", "RESUME_KEYS"]
+def write_final_eval(out: Path, result: dict, cfg: BehaveConfig, prompt: str | None) -> Path:
+    """``out/eval.json``: the final evaluation in the schema of ``genrl compare`` (:mod:`genrl.evaluation.compare`):
+    the :class:`~genrl.envs.rollout.EvalResult` fields plus ``method`` (``"genrl"`` for offline start states,
+    ``"genrl-data-free"`` for data-free ones; two columns of the table), ``seed`` (the *training* seed; the
+    evaluation environments' seed is ``eval_seed``), ``prompt`` and ``steps``."""
+    doc = {**result, "eval_seed": result.get("seed"), "seed": cfg.seed, "task": cfg.task,
+           "method": "genrl-data-free" if cfg.data_free else "genrl", "reward": None, "prompt": prompt,
+           "video_prompt": cfg.video, "steps": cfg.steps}
+    write_json(out / "eval.json", doc)
+    return out / "eval.json"
+
+
+__all__ = ["BehaveConfig", "behave", "write_final_eval", "load_policy", "RESUME_KEYS"]
