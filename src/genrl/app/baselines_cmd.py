@@ -14,19 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-
-def _overrides(items: list[str]) -> dict:
-    """``["hidden_dim=512", "temperature=10"]`` -> ``{"hidden_dim": 512, "temperature": 10}`` (JSON values)."""
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+from genrl.app.overrides import parse_overrides
 
 
 def add_parser(subparsers) -> None:
@@ -96,7 +84,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
                          prompt=args.prompt, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                          eval_every=args.eval_every, eval_episodes=args.eval_episodes,
                          eval_max_steps=args.eval_max_steps, save_every=args.save_every, log_every=args.log_every,
-                         threads=args.threads, preset=args.preset, overrides=_overrides(args.set),
+                         threads=args.threads, preset=args.preset, overrides=parse_overrides(args.set),
                          reward_norm=args.reward_norm, device=args.device, embedding_id=args.embeddings)
     rec = train_baseline(cfg, vlm, progress=not args.quiet)
     keys = ("method", "reward", "task", "seed", "step", "mean_return", "mean_normalized", "stderr_normalized")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from genrl.app.overrides import parse_overrides
 from genrl.app.vlm_cmd import _add_vlm_args, embedder_from_args
 
 
@@ -62,19 +63,6 @@ def add_parser(subparsers) -> None:
     e.set_defaults(func=cmd_eval)
 
 
-def _overrides(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def _needs_embedder(out: str) -> bool:
     """Only a run without a checkpoint needs the VLM (the target is stored in the checkpoint)."""
     from pathlib import Path
@@ -89,7 +77,7 @@ def cmd_behave(args: argparse.Namespace) -> int:
 
     cfg = BehaveConfig(run=args.run, out=args.out, task=args.task, prompt=args.prompt, video=args.video,
                        video_aligner=args.video_aligner, data_free=args.data_free, dataset=args.dataset,
-                       preset=args.preset, overrides=_overrides(args.set), steps=args.steps,
+                       preset=args.preset, overrides=parse_overrides(args.set), steps=args.steps,
                        eval_every=args.eval_every, eval_episodes=args.eval_episodes, log_every=args.log_every,
                        save_every=args.save_every, seed=args.seed, score=args.score, align_b=args.align_b,
                        threads=args.threads, vlm=args.vlm, vlm_path=args.vlm_path, device=args.device)

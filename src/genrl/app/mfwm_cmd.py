@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from genrl.app.overrides import parse_overrides
 from genrl.app.vlm_cmd import _add_vlm_args, embedder_from_args
 
 
@@ -62,25 +63,12 @@ def add_parser(subparsers) -> None:
     e.set_defaults(func=cmd_pretrain_eval)
 
 
-def _overrides(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from genrl.mfwm.pretrain import PretrainConfig, pretrain
 
     vlm = embedder_from_args(args)
     cfg = PretrainConfig(dataset=args.dataset, out=args.out, embedder_id=vlm.id, n_frames=vlm.n_frames,
-                         preset=args.preset, overrides=_overrides(args.set), steps=args.steps,
+                         preset=args.preset, overrides=parse_overrides(args.set), steps=args.steps,
                          save_every=args.save_every, log_every=args.log_every, report_every=args.report_every,
                          seed=args.seed, threads=args.threads, memmap=args.memmap,
                          holdout=args.holdout, device=args.device)

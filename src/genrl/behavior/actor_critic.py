@@ -207,6 +207,17 @@ def imagine(wm: WorldModel, policy: Callable[[torch.Tensor], tuple[torch.Tensor,
     return stacked, torch.stack(feats, 1).float(), torch.stack(actions, 1), torch.stack(ents, 1)
 
 
+def _own_step(loss: torch.Tensor, module: nn.Module, opt: torch.optim.Optimizer, max_norm: float) -> float:
+    """Gradient of ``loss`` with respect to ``module``'s own parameters only (``torch.autograd.grad``: nothing
+    accumulates in the frozen world model), then clip and step; returns the pre-clip gradient norm."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(loss, params)
+    opt.zero_grad(set_to_none=True)
+    for p, g in zip(params, grads):
+        p.grad = g
+    return clip_and_step(opt, params, max_norm)
+
+
 class ActorCritic(nn.Module):
     """Actor, critic, slow critic and return normaliser, with one update in imagination (:meth:`update`).
 
@@ -274,23 +285,13 @@ class ActorCritic(nn.Module):
             actor_loss = actor_loss - c.actor_entropy * ent[:, :-1].mean()
         if not torch.isfinite(actor_loss):
             raise FloatingPointError(f"actor loss is {actor_loss.item()}")
-        actor_params = [p for p in self.actor.parameters() if p.requires_grad]
-        grads = torch.autograd.grad(actor_loss, actor_params)
-        opts["actor"].zero_grad(set_to_none=True)
-        for p, g in zip(actor_params, grads):
-            p.grad = g
-        actor_norm = clip_and_step(opts["actor"], actor_params, c.grad_clip)
+        actor_norm = _own_step(actor_loss, self.actor, opts["actor"], c.grad_clip)
 
         logits = self.critic(feat[:, :-1].detach())
         critic_loss = twohot_loss(logits, ret.detach(), self.critic.bins).mean()
         if not torch.isfinite(critic_loss):
             raise FloatingPointError(f"critic loss is {critic_loss.item()}")
-        critic_params = [p for p in self.critic.parameters() if p.requires_grad]
-        grads = torch.autograd.grad(critic_loss, critic_params)
-        opts["critic"].zero_grad(set_to_none=True)
-        for p, g in zip(critic_params, grads):
-            p.grad = g
-        critic_norm = clip_and_step(opts["critic"], critic_params, c.grad_clip)
+        critic_norm = _own_step(critic_loss, self.critic, opts["critic"], c.grad_clip)
         self.updates += 1
         with torch.no_grad():
             _, std = self.actor(feat[:64, :-1])  # a subset: the statistic does not need every row
