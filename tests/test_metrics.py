@@ -142,3 +142,13 @@ def test_video_goes_to_tensorboard_when_moviepy_is_there(tmp_path, monkeypatch):
         assert log.log_video(3, "roll", np.zeros((5, 6, 7, 3), np.uint8), fps=12) is None
     assert calls == [("roll", (1, 5, 3, 6, 7), 3, 12)]
     assert not (tmp_path / "videos").exists()
+
+
+def test_step_timer_reports_the_interval_and_restarts():
+    from genrl.utils.metrics import StepTimer
+
+    timer = StepTimer()
+    timer.add(0.1, 1.0)
+    timer.add(0.3, 1.0)
+    assert timer.result("starts_fraction") == {"seconds_per_update": 1.0, "starts_fraction": 0.2}
+    assert timer.result() == {"seconds_per_update": 0.0, "data_fraction": 0.0}  # a new, empty interval

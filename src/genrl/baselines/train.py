@@ -39,7 +39,7 @@ from genrl.envs.rollout import EvalResult, evaluate
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.io import write_json, write_video
-from genrl.utils.metrics import MeanTracker, MetricsLogger, check_finite
+from genrl.utils.metrics import MeanTracker, MetricsLogger, StepTimer, check_finite
 from genrl.vlm.base import Embedder
 
 CKPT = "checkpoint"
@@ -204,8 +204,7 @@ def train_baseline(cfg: BaselineConfig, embedder: Embedder, progress: bool = Tru
     logger.truncate_after(step)
     tracker = MeanTracker()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"{cfg.algo}-{cfg.reward}", unit="upd", disable=not progress)
-    t_data = t_total = 0.0
-    timed = 0
+    timer = StepTimer()
     agent.train()
     while step < cfg.steps:
         t0 = time.perf_counter()
@@ -214,16 +213,12 @@ def train_baseline(cfg: BaselineConfig, embedder: Embedder, progress: bool = Tru
         metrics = agent.update(batch, opts, step)
         check_finite(metrics, step, f"baseline {cfg.algo}", checkpoint=out / CKPT)
         step += 1
-        t_data += t1 - t0
-        t_total += time.perf_counter() - t0
-        timed += 1
+        timer.add(t1 - t0, time.perf_counter() - t0)
         tracker.update(metrics)
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
             last = tracker.result(reset=True)
-            last.update(seconds_per_update=t_total / timed, data_fraction=t_data / t_total if t_total else 0.0)
-            t_data = t_total = 0.0
-            timed = 0
+            last.update(timer.result())
             logger.log(step, last)
             bar.set_postfix(critic=f"{last['critic_loss']:.3g}", q=f"{last['q_mean']:.3g}")
         if step % cfg.save_every == 0 or step == cfg.steps:

@@ -40,7 +40,7 @@ from genrl.mfwm.pretrain import load_pretrained
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.io import write_json
-from genrl.utils.metrics import MeanTracker, MetricsLogger, check_finite
+from genrl.utils.metrics import MeanTracker, MetricsLogger, StepTimer, check_finite
 
 # config.json keys that must not change when a run is resumed
 RESUME_KEYS = ("task", "run", "world_model", "prompt", "video", "use_aligner", "data_free", "dataset", "behavior")
@@ -220,8 +220,7 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
     bar = tqdm(total=cfg.steps, initial=step, desc=f"behave {cfg.task}", unit="upd", disable=not progress)
     last: dict[str, float] = {}
     last_eval = None
-    t_starts = t_total = 0.0
-    timed = 0
+    timer = StepTimer()
 
     def eval_due(at: int) -> bool:
         return bool(cfg.eval_episodes) and at > 0 and ((cfg.eval_every and at % cfg.eval_every == 0)
@@ -245,16 +244,13 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
                                          f"{out / CKPT}") from None
             check_finite(metrics, step, "behavior", checkpoint=out / CKPT)
             step += 1
-            t_starts += t1 - t0
-            t_total += time.perf_counter() - t0
-            timed += 1
+            timer.add(t1 - t0, time.perf_counter() - t0)
             metrics.pop("seconds")
             tracker.update(metrics)
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
                 last = tracker.result(reset=True)
-                last.update({"seconds_per_update": t_total / timed, "starts_fraction": t_starts / t_total})
-                t_starts, t_total, timed = 0.0, 0.0, 0
+                last.update(timer.result("starts_fraction"))
                 logger.log(step, last)
                 bar.set_postfix(reward=f"{last['reward_mean']:.3f}", actor=f"{last['actor_loss']:.3f}",
                                 critic=f"{last['critic_loss']:.2f}")

@@ -30,7 +30,7 @@ from genrl.mfwm.model import MFWM
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.io import atomic_path, write_json
-from genrl.utils.metrics import MeanTracker, MetricsLogger, check_finite
+from genrl.utils.metrics import MeanTracker, MetricsLogger, StepTimer, check_finite
 from genrl.worldmodel.config import from_dict, preset, to_dict
 
 CKPT = "checkpoint"
@@ -186,8 +186,7 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
     tracker = MeanTracker()
     bar = tqdm(total=cfg.steps, initial=step, desc="pretrain", unit="upd", disable=not progress)
     last: dict[str, float] = {}
-    t_data = t_total = 0.0
-    timed = 0  # updates since the last log line (the first after a resume, and the last, can be shorter)
+    timer = StepTimer()
     model.train()
     while step < cfg.steps:
         t0 = time.perf_counter()
@@ -199,16 +198,12 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
             raise FloatingPointError(f"step {step}: {err}; the last good checkpoint is kept in {out / CKPT}") from None
         check_finite(metrics, step, "pretrain", checkpoint=out / CKPT)
         step += 1
-        t_data += t1 - t0
-        t_total += time.perf_counter() - t0
-        timed += 1
+        timer.add(t1 - t0, time.perf_counter() - t0)
         tracker.update(metrics)
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
             last = tracker.result(reset=True)
-            last.update({"seconds_per_update": t_total / timed,
-                         "data_fraction": t_data / t_total if t_total else 0.0})
-            t_data, t_total, timed = 0.0, 0.0, 0
+            last.update(timer.result())
             logger.log(step, last)
             bar.set_postfix(img=f"{last.get('image_mse', float('nan')):.4f}", kl=f"{last.get('model_kl', 0):.2f}",
                             conn=f"{last.get('connector_kl', 0):.2f}")

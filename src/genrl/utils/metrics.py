@@ -339,6 +339,31 @@ class MeanTracker:
         return len(self._means)
 
 
+class StepTimer:
+    """Wall-clock of the training updates since the last log line: seconds per update and the share spent loading
+    the batch (the first interval after a resume, and the last, can hold fewer updates than ``log_every``)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.data = self.total = 0.0
+        self.count = 0
+
+    def add(self, data_seconds: float, total_seconds: float) -> None:
+        """One update: ``data_seconds`` of it loading the batch, ``total_seconds`` in all."""
+        self.data += data_seconds
+        self.total += total_seconds
+        self.count += 1
+
+    def result(self, data_key: str = "data_fraction") -> dict[str, float]:
+        """``{"seconds_per_update": ..., data_key: data share}`` of the interval, then starts a new interval."""
+        out = {"seconds_per_update": self.total / max(self.count, 1),
+               data_key: self.data / self.total if self.total else 0.0}
+        self.reset()
+        return out
+
+
 def check_finite(metrics: Mapping[str, Any], step: int, what: str = "training",
                  checkpoint: str | os.PathLike | None = None) -> None:
     """Stop a run on a NaN/Inf metric before it is saved over the last good checkpoint.
