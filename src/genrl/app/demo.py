@@ -76,7 +76,7 @@ def demo_preset(name: str, domain: str) -> DemoPreset:
         ValueError: unknown preset name.
     """
     if name == "small":
-        return DemoPreset(frames=50_000, workers=2, wm_preset="small", pretrain_steps=2000, behave_preset="small",
+        return DemoPreset(frames=50_000, workers=2, wm_preset="small", pretrain_steps=1800, behave_preset="small",
                           behave_steps=500, eval_episodes=10, behaviors=_behaviors(domain), save_every=250)
     if name == "tiny":
         return DemoPreset(frames=1_503, workers=1, wm_preset="tiny", pretrain_steps=30, behave_preset="tiny",

@@ -64,12 +64,16 @@ class OneHotDist:
     def sample(self) -> torch.Tensor:
         """One-hot sample float32 ``[..., S, D]`` plus the straight-through term ``probs - sg(probs)``.
 
-        Sampling uses the Gumbel-max trick (exact categorical samples); the forward value is a one-hot.
+        Sampling is exact by inversion of the CDF: one uniform number per variable, ``index = #{j : cdf_j <= u}``
+        (``D`` times fewer random numbers and no logarithms, unlike Gumbel-max: ~8 % of an actor-critic update);
+        the forward value is a one-hot.
         """
         with torch.no_grad():
-            u = torch.rand_like(self.logits).clamp_(1e-20, 1.0 - 1e-7)
-            index = (self.logits - torch.log(-torch.log(u))).argmax(dim=-1)
-            onehot = F.one_hot(index, self.logits.shape[-1]).to(self.probs.dtype)
+            D = self.logits.shape[-1]
+            cdf = self.probs.cumsum(-1)
+            u = torch.rand(cdf.shape[:-1] + (1,), dtype=cdf.dtype, device=cdf.device) * cdf[..., -1:]
+            index = (cdf <= u).sum(-1).clamp_(max=D - 1)
+            onehot = F.one_hot(index, D).to(self.probs.dtype)
         return onehot + self.probs - self.probs.detach()
 
     def mode(self) -> torch.Tensor:
