@@ -216,7 +216,7 @@ def test_crash_during_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     path = _saved(tmp_path)
     model, opt = make_model(seed=3), None
     opt = make_opt(model)
-    real = ckpt_mod._write_safetensors
+    real = ckpt_mod.write_safetensors
     calls = []
 
     def crash_on_second(p, tensors):
@@ -225,10 +225,10 @@ def test_crash_during_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
             raise KeyboardInterrupt("simulated crash")  # after model.safetensors, before the optimizer file
         real(p, tensors)
 
-    monkeypatch.setattr(ckpt_mod, "_write_safetensors", crash_on_second)
+    monkeypatch.setattr(ckpt_mod, "write_safetensors", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(path, {"model": model}, {"model": opt}, 99, {"a": 2})
-    monkeypatch.setattr(ckpt_mod, "_write_safetensors", real)
+    monkeypatch.setattr(ckpt_mod, "write_safetensors", real)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"], "no temporary folder left behind"
     assert load_checkpoint(path, *_fresh())["step"] == 2
 

@@ -37,37 +37,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from genrl.data.embedding_store import EmbeddingStore
 from genrl.data.episode import REQUIRED, EpisodeError, load_episode, npz_headers, save_episode, validate_episode
-from genrl.envs.registry import DOMAIN_MODULES
-from genrl.utils.io import atomic_path, write_json
-
-FORMAT = "genrl-dataset/1"
-MANIFEST = "manifest.json"
-EPISODES = "episodes"
-EMBEDDINGS = "embeddings"
-EMBEDDER_INFO = "embedder.json"
-INTERNVIDEO2_ID = "internvideo2-stage2-1b-f8"
-"""Id under which official ``clip_video`` arrays are stored: InternVideo2-Stage2-1B video embedding (512-d) of the
-8-frame window ending at each entry (reference 9.3). The official sample has **8** leading zero rows (indices
-0-7, reference 9.3 caveat); imported values are kept exactly as they are (only cast to float16)."""
-SIGLIP_ID = "siglip-b16-224"
-"""Id under which official ``clip_img`` arrays (768-d, unit norm, one per frame; SigLIP-B image embeddings, paper
-section 4) are stored when importing."""
-KNOWN_DOMAINS = tuple(DOMAIN_MODULES)  # the environment registry's domains
-EMBEDDING_KEYS = {"clip_video": INTERNVIDEO2_ID, "clip_img": SIGLIP_ID}
-
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+=-]{0,199}$")
-
-
-class DatasetError(ValueError):
-    """A dataset folder, its manifest or its embeddings are missing or inconsistent (the message says which)."""
+from genrl.data.layout import (EMBEDDING_KEYS, EPISODES, FORMAT, INTERNVIDEO2_ID, KNOWN_DOMAINS,
+                               MANIFEST, SIGLIP_ID, DatasetError, check_name)
+from genrl.utils.io import write_json
 
 
 class SubsetRow(NamedTuple):
@@ -77,22 +57,6 @@ class SubsetRow(NamedTuple):
     episodes: int
     frames: int
     fraction: float
-
-
-def check_name(name: str, what: str = "name") -> str:
-    """Validate an episode name or embedder id as a plain file/folder name; returns it unchanged.
-
-    Allowed: letters, digits and ``_ . + = -``, not starting with ``.`` or ``-``, no ``..``, at most 200 chars.
-
-    Raises:
-        DatasetError: empty, containing ``/`` or ``..``, or other characters.
-    """
-    if not isinstance(name, str) or not name:
-        raise DatasetError(f"{what} must be a non-empty string, got {name!r}")
-    if "/" in name or "\\" in name or ".." in name or not _SAFE_NAME.match(name):
-        raise DatasetError(f"{what} {name!r} is not a plain folder/file name: use letters, digits and _ . + = - "
-                           f"(no '/', no '..', not starting with '.' or '-', at most 200 characters)")
-    return name
 
 
 def check_domain(dataset_domain: str, expected_domain: str, what: str = "the dataset",
@@ -152,7 +116,7 @@ def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-class Dataset:
+class Dataset(EmbeddingStore):
     """A dataset folder (see the module docstring for the layout). Open with ``Dataset(root)``, make with
     :meth:`Dataset.create`.
 
@@ -436,94 +400,6 @@ class Dataset:
     def disk_size(self) -> int:
         """Bytes of every file under the dataset folder."""
         return _dir_size(self._root)
-
-    # ------------------------------------------------------------------ embeddings
-    def embedding_path(self, embedder_id: str, name: str) -> Path:
-        """``DIR/embeddings/<embedder_id>/<name>.npy`` (both validated as plain names)."""
-        return (self._root / EMBEDDINGS / check_name(embedder_id, "embedder id")
-                / f"{check_name(name, 'episode name')}.npy")
-
-    def embeddings_ids(self) -> list[str]:
-        """Embedder ids that have a folder under ``embeddings/``, sorted."""
-        base = self._root / EMBEDDINGS
-        if not base.is_dir():
-            return []
-        return sorted(p.name for p in base.iterdir() if p.is_dir() and _SAFE_NAME.match(p.name)
-                      and ".." not in p.name)
-
-    def embedding_dim(self, embedder_id: str) -> int | None:
-        """Embedding size recorded for ``embedder_id`` (``embedder.json``), or None if none is stored yet."""
-        path = self._root / EMBEDDINGS / check_name(embedder_id, "embedder id") / EMBEDDER_INFO
-        if not path.is_file():
-            return None
-        try:
-            return int(json.loads(path.read_text())["dim"])
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise DatasetError(f"{path}: cannot read the embedder info ({err})") from err
-
-    def has_embedding(self, embedder_id: str, name: str) -> bool:
-        """True if the embeddings of episode ``name`` by ``embedder_id`` are stored."""
-        return self.embedding_path(embedder_id, name).is_file()
-
-    def embedding_coverage(self, embedder_id: str) -> tuple[int, int]:
-        """``(episodes with embeddings of embedder_id, episodes in the manifest)``."""
-        return sum(self.has_embedding(embedder_id, n) for n in self.names()), len(self)
-
-    def save_embedding(self, embedder_id: str, name: str, array: np.ndarray) -> Path:
-        """Store ``[T, dim]`` embeddings of episode ``name`` as float16, atomically.
-
-        Raises:
-            KeyError: ``name`` is not in the manifest.
-            DatasetError: not 2-D, ``T`` differs from the episode length, ``dim`` differs from the embeddings
-                already stored for this id, or non-finite values (also after the float16 cast).
-        """
-        path = self.embedding_path(embedder_id, name)
-        self.length(name)  # KeyError for an episode that is not in the manifest
-        arr = np.asarray(array)
-        if arr.ndim != 2:
-            raise DatasetError(f"{path}: embeddings must be [T, dim], got shape {list(arr.shape)}")
-        dim = self._check_embedding_shape(path, embedder_id, name, arr)
-        arr16 = arr.astype(np.float16)
-        if not np.all(np.isfinite(arr16)):
-            raise DatasetError(f"{path}: embeddings contain NaN/Inf (or values beyond the float16 range)")
-        if dim is None:
-            write_json(path.parent / EMBEDDER_INFO, {"id": embedder_id, "dim": int(arr.shape[1]),
-                                                     "dtype": "float16"})
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, arr16, allow_pickle=False)
-        return path
-
-    def _check_embedding_shape(self, path: Path, embedder_id: str, name: str, arr: np.ndarray) -> int | None:
-        """Check ``arr [T, dim]`` against the episode length and the embedder's stored dim; returns that dim."""
-        length = self.length(name)
-        if arr.shape[0] != length:
-            raise DatasetError(f"{path}: {arr.shape[0]} embeddings for episode {name!r} of {length} entries")
-        dim = self.embedding_dim(embedder_id)
-        if dim is not None and arr.shape[1] != dim:
-            raise DatasetError(f"{path}: embeddings of size {arr.shape[1]} but {embedder_id!r} stores size {dim}")
-        return dim
-
-    def load_embedding(self, embedder_id: str, name: str) -> np.ndarray:
-        """Read the float16 ``[T, dim]`` embeddings of episode ``name`` (validated against the episode length).
-
-        Raises:
-            KeyError: ``name`` is not in the manifest.
-            DatasetError: missing/corrupt file, wrong dtype/shape, length or dim mismatch (message names the file).
-        """
-        path = self.embedding_path(embedder_id, name)
-        self.length(name)  # KeyError for an episode that is not in the manifest
-        if not path.is_file():
-            raise DatasetError(f"{path}: no {embedder_id!r} embeddings for episode {name!r} "
-                               f"(present: {self.embeddings_ids()})")
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as err:
-            raise DatasetError(f"{path}: cannot read embeddings ({type(err).__name__}: {err})") from err
-        if arr.dtype != np.float16 or arr.ndim != 2:
-            raise DatasetError(f"{path}: embeddings must be float16 [T, dim], got {arr.dtype} {list(arr.shape)}")
-        self._check_embedding_shape(path, embedder_id, name, arr)
-        return arr
 
 
 __all__ = ["Dataset", "DatasetError", "EpisodeError", "SubsetRow", "check_domain", "check_name", "subset_label",

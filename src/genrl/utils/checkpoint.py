@@ -38,12 +38,10 @@ Module and optimizer names become file names: letters, digits, ``_`` and ``-`` o
 
 from __future__ import annotations
 
-import base64
 import glob
 import hashlib
 import json
 import os
-import random
 import re
 import shutil
 import warnings
@@ -54,7 +52,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from genrl.utils.io import atomic_path, write_json
+from genrl.utils.checkpoint_codec import (CheckpointError, from_json, module_tensors, optimizer_parts,
+                                           optimizer_state, parse_safetensors, restore_rng, rng_state, to_json,
+                                           write_json_file, write_safetensors)
+from genrl.utils.io import write_json
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "has_checkpoint", "read_config"]
 
@@ -63,14 +64,6 @@ VERSION = 1
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
-_GROUP_TENSOR_PREFIX = "param_groups."
-# optimizer state buffers that always have their parameter's shape (checked on load)
-_PARAM_SHAPED = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg", "acc_delta", "sum",
-                 "grad_avg", "exp_inf", "ax", "prev"}
-
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be written or loaded: missing/corrupted file, or a model/optimizer mismatch."""
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -110,229 +103,6 @@ def _fsync(path: Path) -> None:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# JSON encoding (numpy arrays/scalars, paths, tuples)
-
-
-def _to_json(obj: Any, where: str) -> Any:
-    """Convert ``obj`` to JSON-native values; numpy arrays become ``{"__ndarray__": [...], "dtype": ...}``."""
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return {"__ndarray__": obj.tolist(), "dtype": str(obj.dtype)}
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if isinstance(obj, Mapping):
-        out = {}
-        for k, v in obj.items():
-            if not isinstance(k, (str, int)):
-                raise CheckpointError(f"{where}: dictionary key {k!r} is not a string or int (JSON keys only)")
-            out[str(k)] = _to_json(v, f"{where}.{k}")
-        return out
-    if isinstance(obj, (list, tuple)):
-        return [_to_json(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-    raise CheckpointError(f"{where}: {type(obj).__name__} value is not JSON-serializable (checkpoints never "
-                          f"pickle; store tensors in a module and other values as JSON types)")
-
-
-def _from_json(obj: Any) -> Any:
-    """Inverse of :func:`_to_json` for tagged numpy arrays."""
-    if isinstance(obj, dict):
-        if set(obj) == {"__ndarray__", "dtype"}:
-            return np.array(obj["__ndarray__"], dtype=obj["dtype"])
-        return {k: _from_json(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_from_json(v) for v in obj]
-    return obj
-
-
-def _write_json_file(path: Path, obj: Any, where: str) -> None:
-    write_json(path, _to_json(obj, where))
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# tensors
-
-
-def _module_tensors(name: str, module: nn.Module) -> dict[str, torch.Tensor]:
-    """CPU, contiguous copies of the state dict; tensors sharing storage (tied weights) are cloned apart."""
-    out: dict[str, torch.Tensor] = {}
-    seen: set[int] = set()
-    for key, val in module.state_dict().items():
-        if not torch.is_tensor(val):
-            raise CheckpointError(f"module {name!r}: state_dict entry {key!r} is a {type(val).__name__}, not a "
-                                  f"tensor (checkpoints store tensors only)")
-        out[key] = _cpu_tensor(val, seen)
-    return out
-
-
-def _cpu_tensor(val: torch.Tensor, seen: set[int]) -> torch.Tensor:
-    t = val.detach().cpu().contiguous()
-    ptr = t.untyped_storage().data_ptr()
-    if t.numel() and ptr in seen:
-        t = t.clone()
-    elif t.numel():
-        seen.add(ptr)
-    return t
-
-
-def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    from safetensors.torch import save_file
-
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
-
-
-def _parse_safetensors(label: str, data: bytes) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load
-
-    try:
-        return load(data)
-    except Exception as exc:  # safetensors raises its own SafetensorError for malformed files
-        raise CheckpointError(f"{label}: not a readable safetensors file ({exc})") from exc
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# optimizers
-
-
-def _optimizer_parts(name: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    """Split an optimizer state dict into safetensors tensors and a JSON document."""
-    sd = opt.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, dict[str, Any]] = {}
-    seen: set[int] = set()
-    for pid, st in sd["state"].items():
-        for key, val in st.items():
-            where = f"optimizer {name!r} state[{pid}][{key!r}]"
-            if torch.is_tensor(val):
-                tensors[f"{pid}.{key}"] = _cpu_tensor(val, seen)
-            elif val is None or isinstance(val, (bool, int, float, np.generic)):
-                scalars.setdefault(str(pid), {})[key] = _to_json(val, where)
-            else:
-                raise CheckpointError(f"{where}: unsupported {type(val).__name__} value (tensors and numbers only)")
-    groups = []
-    for i, group in enumerate(sd["param_groups"]):
-        g = {}
-        for key, val in group.items():
-            if torch.is_tensor(val):  # e.g. a Tensor learning rate
-                tkey = f"{_GROUP_TENSOR_PREFIX}{i}.{key}"
-                tensors[tkey] = _cpu_tensor(val, seen)
-                g[key] = {"__tensor__": tkey}
-            else:
-                g[key] = _to_json(val, f"optimizer {name!r} param_groups[{i}][{key!r}]")
-        groups.append(g)
-    doc = {"type": f"{type(opt).__module__}.{type(opt).__qualname__}", "param_groups": groups, "scalars": scalars}
-    return tensors, doc
-
-
-def _optimizer_state(name: str, label: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
-                     doc: dict, strict: bool) -> dict:
-    """Rebuild an optimizer state dict from its stored parts, checking it fits ``opt``."""
-    saved_type = doc.get("type")
-    this_type = f"{type(opt).__module__}.{type(opt).__qualname__}"
-    if saved_type != this_type:
-        msg = f"optimizer {name!r}: checkpoint holds a {saved_type} state, the optimizer is a {this_type}"
-        if strict:
-            raise CheckpointError(msg)
-        warnings.warn(msg + "; loading it anyway (strict=False)", stacklevel=3)
-    groups = doc["param_groups"]
-    saved_sizes = [len(g["params"]) for g in groups]
-    this_sizes = [len(g["params"]) for g in opt.param_groups]
-    if saved_sizes != this_sizes:
-        raise CheckpointError(f"optimizer {name!r}: param group mismatch in {label}: the checkpoint has "
-                              f"{len(saved_sizes)} group(s) with {saved_sizes} parameters, the optimizer has "
-                              f"{len(this_sizes)} group(s) with {this_sizes}")
-    params = [p for g in opt.param_groups for p in g["params"]]
-    saved_ids = [pid for g in groups for pid in g["params"]]
-    id_to_param = dict(zip(saved_ids, params))
-    state: dict[int, dict[str, Any]] = {}
-    for key, val in tensors.items():
-        if key.startswith(_GROUP_TENSOR_PREFIX):
-            continue
-        pid_s, _, skey = key.partition(".")
-        state.setdefault(int(pid_s), {})[skey] = val
-    for pid_s, st in doc.get("scalars", {}).items():
-        state.setdefault(int(pid_s), {}).update(st)
-    for pid, st in state.items():
-        if pid not in id_to_param:
-            raise CheckpointError(f"optimizer {name!r}: state for parameter index {pid} in {label} matches no "
-                                  f"parameter of the optimizer")
-        shape = tuple(id_to_param[pid].shape)
-        for skey, val in st.items():
-            if skey in _PARAM_SHAPED and torch.is_tensor(val) and tuple(val.shape) != shape:
-                raise CheckpointError(f"optimizer {name!r}: state {pid}.{skey} in {label} has shape "
-                                      f"{tuple(val.shape)}, the parameter has shape {shape}")
-    param_groups = []
-    for g, live in zip(groups, opt.param_groups):
-        g = dict(g)
-        for key, val in list(g.items()):
-            if isinstance(val, dict) and set(val) == {"__tensor__"}:
-                if val["__tensor__"] not in tensors:
-                    raise CheckpointError(f"optimizer {name!r}: tensor {val['__tensor__']!r} missing from {label}")
-                g[key] = tensors[val["__tensor__"]]
-            elif isinstance(live.get(key), tuple) and isinstance(val, list):
-                g[key] = tuple(val)  # JSON has no tuples (e.g. Adam betas)
-            else:
-                g[key] = _from_json(val)
-        param_groups.append(g)
-    return {"state": state, "param_groups": param_groups}
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# RNG
-
-
-def _b64(t: torch.Tensor) -> str:
-    return base64.b64encode(t.cpu().numpy().tobytes()).decode("ascii")
-
-
-def _unb64(s: str) -> torch.Tensor:
-    return torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.uint8)
-
-
-def _rng_state(rng: np.random.Generator | None) -> dict:
-    state: dict[str, Any] = {"torch_cpu": _b64(torch.get_rng_state()), "torch_cuda": None, "numpy": None,
-                             "python": None}
-    if torch.cuda.is_available():
-        state["torch_cuda"] = [_b64(s) for s in torch.cuda.get_rng_state_all()]
-    if rng is not None:
-        state["numpy"] = _to_json(rng.bit_generator.state, "numpy rng state")
-    py = random.getstate()
-    if isinstance(py, tuple) and len(py) == 3 and isinstance(py[1], tuple):
-        state["python"] = [py[0], list(py[1]), py[2]]
-    return state
-
-
-def _restore_rng(state: dict, rng: np.random.Generator | None, restore_global_rng: bool) -> None:
-    if rng is not None:
-        saved = state.get("numpy")
-        if saved is None:
-            raise CheckpointError("an rng was passed to load_checkpoint but the checkpoint holds no numpy rng "
-                                  "state (save_checkpoint was called without rng=)")
-        saved = _from_json(saved)
-        have = rng.bit_generator.state.get("bit_generator")
-        if saved.get("bit_generator") != have:
-            raise CheckpointError(f"numpy rng: the checkpoint holds a {saved.get('bit_generator')} state, the "
-                                  f"generator uses {have}")
-        rng.bit_generator.state = saved
-    if not restore_global_rng:
-        return
-    torch.set_rng_state(_unb64(state["torch_cpu"]))
-    cuda = state.get("torch_cuda")
-    if cuda and torch.cuda.is_available():
-        if len(cuda) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all([_unb64(s) for s in cuda])
-        else:
-            warnings.warn(f"checkpoint has CUDA RNG states for {len(cuda)} device(s), this machine has "
-                          f"{torch.cuda.device_count()}; CUDA RNG not restored", stacklevel=3)
-    py = state.get("python")
-    if py is not None:
-        random.setstate((py[0], tuple(py[1]), py[2]))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -405,8 +175,8 @@ def save_checkpoint(dir: str | os.PathLike, modules: Mapping[str, nn.Module],
     _check_names("optimizer", optimizers)
     if not _replaceable(path):
         raise CheckpointError(f"{path} exists and is not a checkpoint folder; refusing to replace it")
-    config_json = _to_json(dict(config), "config")  # fail before writing anything
-    extra_json = _to_json(dict(extra or {}), "extra")
+    config_json = to_json(dict(config), "config")  # fail before writing anything
+    extra_json = to_json(dict(extra or {}), "extra")
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_tmp(path)
     tmp = _tmp_path(path)
@@ -420,22 +190,22 @@ def save_checkpoint(dir: str | os.PathLike, modules: Mapping[str, nn.Module],
             _fsync(tmp / fname)
 
         for name, module in modules.items():
-            _write_safetensors(tmp / f"{name}.safetensors", _module_tensors(name, module))
+            write_safetensors(tmp / f"{name}.safetensors", module_tensors(name, module))
             record(f"{name}.safetensors")
         for name, opt in optimizers.items():
-            tensors, doc = _optimizer_parts(name, opt)
-            _write_safetensors(tmp / f"{name}.optim.safetensors", tensors)
+            tensors, doc = optimizer_parts(name, opt)
+            write_safetensors(tmp / f"{name}.optim.safetensors", tensors)
             record(f"{name}.optim.safetensors")
-            _write_json_file(tmp / f"{name}.optim.json", doc, f"optimizer {name!r}")
+            write_json_file(tmp / f"{name}.optim.json", doc, f"optimizer {name!r}")
             record(f"{name}.optim.json")
         write_json(tmp / CONFIG_FILE, config_json)
         record(CONFIG_FILE)
         state = {
             "format": FORMAT, "version": VERSION, "step": int(step),
             "modules": list(modules), "optimizers": list(optimizers),
-            "rng": _rng_state(rng), "extra": extra_json, "files": files,
+            "rng": rng_state(rng), "extra": extra_json, "files": files,
         }
-        _write_json_file(tmp / STATE_FILE, state, "state")  # last: the commit marker
+        write_json_file(tmp / STATE_FILE, state, "state")  # last: the commit marker
         _fsync(tmp / STATE_FILE)
         _fsync(tmp)
         # swap: the newest complete checkpoint is always at `path`, or at `path.old` between the two renames
@@ -555,14 +325,14 @@ def load_checkpoint(dir: str | os.PathLike, modules: Mapping[str, nn.Module],
         fname = f"{name}.safetensors"
         data = _read_verified(path, state, fname)
         if name in modules:
-            module_tensors[name] = _parse_safetensors(str(path / fname), data)
+            module_tensors[name] = parse_safetensors(str(path / fname), data)
     opt_docs: dict[str, tuple[str, dict, dict]] = {}
     for name in saved_opts:
         tname, jname = f"{name}.optim.safetensors", f"{name}.optim.json"
         tdata, jdata = _read_verified(path, state, tname), _read_verified(path, state, jname)
         if name not in optimizers:
             continue
-        tensors = _parse_safetensors(str(path / tname), tdata)
+        tensors = parse_safetensors(str(path / tname), tdata)
         try:
             doc = json.loads(jdata)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -570,7 +340,7 @@ def load_checkpoint(dir: str | os.PathLike, modules: Mapping[str, nn.Module],
         opt_docs[name] = (str(path / tname), tensors, doc)
     for name, tensors in module_tensors.items():
         _check_module(name, str(path / f"{name}.safetensors"), modules[name], tensors, strict)
-    opt_states = {name: _optimizer_state(name, label, optimizers[name], tensors, doc, strict)
+    opt_states = {name: optimizer_state(name, label, optimizers[name], tensors, doc, strict)
                   for name, (label, tensors, doc) in opt_docs.items()}
 
     # 2. apply
@@ -583,8 +353,8 @@ def load_checkpoint(dir: str | os.PathLike, modules: Mapping[str, nn.Module],
         except (ValueError, KeyError, RuntimeError) as exc:
             raise CheckpointError(f"optimizer {name!r}: cannot load {path / f'{name}.optim.safetensors'}: "
                                   f"{exc}") from exc
-    _restore_rng(state.get("rng", {}), rng, restore_global_rng)
-    state["extra"] = _from_json(state.get("extra", {}))
+    restore_rng(state.get("rng", {}), rng, restore_global_rng)
+    state["extra"] = from_json(state.get("extra", {}))
     state["config"] = config
     state["path"] = str(path)
     return state
