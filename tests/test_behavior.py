@@ -244,6 +244,7 @@ def test_behave_raises_its_reward_and_writes_outputs(tiny_run, tmp_path):
     assert final.task == "walker_stand" and final.column == "genrl" and final.seed == 0
     assert final.score == ev["mean_normalized"]
     assert any("eval/return_mean" in x for x in _lines(out))
+    assert len(list(out.glob("events.out.tfevents.*"))) == 1  # one TensorBoard writer per run
     policy, cfg = load_policy(out)
     assert cfg["task"] == "walker_stand" and cfg["prompt"] == "standing up straight"
     policy.reset(2)

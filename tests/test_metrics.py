@@ -87,6 +87,13 @@ def test_tensorboard_scalars_image_and_video(tmp_path, monkeypatch):
     assert "obs" in acc.Tags()["images"]
 
 
+def test_resume_step_opens_one_event_file(tmp_path):
+    pytest.importorskip("tensorboard")
+    with MetricsLogger(tmp_path, resume_step=0) as log:  # what every trainer does, also on a fresh run
+        log.log(1, {"loss": 0.5})
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 1
+
+
 def test_without_tensorboard(tmp_path, monkeypatch):
     real_import = builtins.__import__
 

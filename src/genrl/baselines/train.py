@@ -200,8 +200,7 @@ def train_baseline(cfg: BaselineConfig, embedder: Embedder, progress: bool = Tru
             return done
     replay = FrameStackReplay.from_dataset(ds, rewards, agent_cfg.frame_stack, seed=cfg.seed, progress=progress)
     replay.rng = rng
-    logger = MetricsLogger(out)
-    logger.truncate_after(step)
+    logger = MetricsLogger(out, resume_step=step)  # drops lines logged after the checkpoint
     tracker = MeanTracker()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"{cfg.algo}-{cfg.reward}", unit="upd", disable=not progress)
     timer = StepTimer()

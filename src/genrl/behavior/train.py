@@ -213,8 +213,7 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
                               bcfg.skip_first_target, seed=cfg.seed)
     reward_fn = LatentReward(wm, target, bcfg.score, bcfg.align_b)
     policy_sample = lambda feat: ac.actor.sample(feat)[0]  # noqa: E731
-    logger = MetricsLogger(out)
-    logger.truncate_after(step)
+    logger = MetricsLogger(out, resume_step=step)  # drops lines logged after the checkpoint
     _drop_evals_after(out, step)
     tracker = MeanTracker()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"behave {cfg.task}", unit="upd", disable=not progress)

@@ -181,8 +181,7 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
     if has_checkpoint(out / CKPT):
         state = load_checkpoint(out / CKPT, {"mfwm": model}, opts, rng=sampler.rng)
         step = int(state["step"])
-    logger = MetricsLogger(out)
-    logger.truncate_after(step)
+    logger = MetricsLogger(out, resume_step=step)  # drops lines logged after the checkpoint
     tracker = MeanTracker()
     bar = tqdm(total=cfg.steps, initial=step, desc="pretrain", unit="upd", disable=not progress)
     last: dict[str, float] = {}

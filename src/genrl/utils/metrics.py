@@ -4,8 +4,7 @@ Usage::
 
     from genrl.utils.metrics import MeanTracker, MetricsLogger, check_finite
 
-    with MetricsLogger(out / "logs") as logger:
-        logger.truncate_after(step)          # on resume: drop lines logged after the checkpoint's step
+    with MetricsLogger(out / "logs", resume_step=step) as logger:   # drops lines logged after the checkpoint
         means = MeanTracker()
         while step < total:
             losses = train_step(...)         # {"loss": 0.3, "kl": 1.2}
