@@ -47,7 +47,7 @@ def add_parser(subparsers) -> None:
                    "clip_img imported by `genrl data import`; must be of the same model as --vlm)")
     p.add_argument("--steps", type=int, default=20000, help="gradient steps (paper: 500k on a GPU; 20k: CPU)")
     p.add_argument("--batch-size", type=int, default=256, help="transitions per gradient step")
-    p.add_argument("--eval-every", type=int, default=5000, help="updates between evaluations")
+    p.add_argument("--eval-every", type=int, default=5000, help="updates between evaluations (0: only the final one)")
     p.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation (paper: 20)")
     p.add_argument("--eval-max-steps", type=int, default=None,
                    help="cap evaluation episodes (smoke tests only; not comparable with the paper)")
@@ -58,7 +58,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--preset", default="cpu", choices=("paper", "cpu", "tiny"), help="network sizes")
     p.add_argument("--reward-norm", default="standardize", choices=("standardize", "none"),
                    help="z-score the cosine rewards over the dataset (default) or use them raw")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                    help="agent config overrides, e.g. --set hidden_dim=512 temperature=10")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

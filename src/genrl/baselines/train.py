@@ -59,7 +59,7 @@ class BaselineConfig:
         prompt: text prompt of the reward (default: the paper's Table 3 prompt of ``task``, ``PROMPTS[task]``).
         steps: gradient steps (paper: 500k on a GPU; CPU default 20k).
         batch_size: transitions per step (256). seed: torch/sampling seed; also picks the evaluation episodes.
-        eval_every: updates between evaluations during training (the final one is always done).
+        eval_every: updates between evaluations during training (0: none; the final one is always done).
         eval_episodes: episodes per evaluation (10; the paper used 20). eval_max_steps: cap on the agent steps of
             evaluation episodes, for smoke tests only (scores are then not comparable with the paper's).
         save_every / log_every: in updates. threads: torch CPU threads (None: torch's default).
@@ -90,7 +90,7 @@ class BaselineConfig:
     preset: str = "cpu"
     overrides: dict = field(default_factory=dict)
     reward_norm: str = "standardize"
-    device: str = "cpu"
+    device: str = "auto"
     embedding_id: str | None = None
 
 
@@ -222,7 +222,7 @@ def train_baseline(cfg: BaselineConfig, embedder: Embedder, progress: bool = Tru
             bar.set_postfix(critic=f"{last['critic_loss']:.3g}", q=f"{last['q_mean']:.3g}")
         if step % cfg.save_every == 0 or step == cfg.steps:
             save_checkpoint(out / CKPT, {"agent": agent}, opts, step, run_cfg, rng=replay.rng)
-        if step % cfg.eval_every == 0 and step < cfg.steps:
+        if cfg.eval_every > 0 and step % cfg.eval_every == 0 and step < cfg.steps:
             logger.log(step, _eval_metrics(run_eval(agent, cfg, device, video=False)), prefix="eval")
     bar.close()
     result = run_eval(agent, cfg, device, video=True)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The walker rows of the paper's Table 1 at a small CPU budget: six VLM-reward baselines (IQL / TD3+BC / TD3 x
+# image / video reward) and GenRL (offline starts) on walker stand / walk / run, SEEDS seeds each, all on the same
+# dataset and the same default VLM, then `genrl compare`. Every run is skipped when its eval.json exists, so
+# re-running the script resumes.
+#
+#   MUJOCO_GL=egl bash scripts/walker_table.sh MFWM_RUN DATASET OUT
+#   e.g. MUJOCO_GL=egl bash scripts/walker_table.sh runs/demo/mfwm runs/demo/data runs/table
+#
+# Budget (environment variables): BASELINE_STEPS (default 300 gradient steps, batch BASELINE_BATCH=64),
+# BEHAVE_STEPS (default 500 actor-critic updates), SEEDS (default "0 1"), EPISODES (default 10 per evaluation),
+# TASKS (default "walker_stand walker_walk walker_run"). The paper trains baselines 500k steps and GenRL 50k updates on a
+# GPU: at this budget the table checks the pipeline, not the paper's numbers.
+set -euo pipefail
+MFWM=${1:?usage: walker_table.sh MFWM_RUN DATASET OUT}
+DATA=${2:?usage: walker_table.sh MFWM_RUN DATASET OUT}
+OUT=${3:?usage: walker_table.sh MFWM_RUN DATASET OUT}
+GENRL=${GENRL:-.venv/bin/genrl}
+BASELINE_STEPS=${BASELINE_STEPS:-300}
+BASELINE_BATCH=${BASELINE_BATCH:-64}
+BEHAVE_STEPS=${BEHAVE_STEPS:-500}
+SEEDS=${SEEDS:-"0 1"}
+EPISODES=${EPISODES:-10}
+TASKS=${TASKS:-"walker_stand walker_walk walker_run"}
+mkdir -p "$OUT"
+for seed in $SEEDS; do
+  for task in $TASKS; do
+    run="$OUT/genrl/${task}_s${seed}"
+    if [ ! -f "$run/eval.json" ]; then
+      "$GENRL" behave "$MFWM" --task "$task" --dataset "$DATA" --preset small --steps "$BEHAVE_STEPS" \
+        --eval-every 0 --eval-episodes "$EPISODES" --seed "$seed" --out "$run"
+    fi
+    for algo in iql td3bc td3; do
+      for reward in image video; do
+        run="$OUT/baselines/${algo}_${reward}_${task}_s${seed}"
+        if [ ! -f "$run/eval.json" ]; then
+          "$GENRL" baseline --algo "$algo" --reward "$reward" --task "$task" --dataset "$DATA" --out "$run" \
+            --steps "$BASELINE_STEPS" --batch-size "$BASELINE_BATCH" --eval-every 0 \
+            --eval-episodes "$EPISODES" --seed "$seed" --save-every 100 --quiet
+        fi
+      done
+    done
+  done
+done
+"$GENRL" compare "$OUT" --out "$OUT/table.md"
