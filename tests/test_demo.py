@@ -34,6 +34,9 @@ def test_tiny_demo_runs_every_stage_writes_a_real_report_and_resumes(tmp_path, c
     assert any(r.endswith(".png") for r in refs)
     for ref in refs:
         assert (out / ref).is_file(), ref
+    assert "(not decoded)" not in page  # each behavior's prompt is decoded beside its rollout
+    for prompt in ("standing_up_straight", "lying_down_horizontally"):
+        assert f"decoded/{prompt}.gif" in refs, prompt
     for section in ("Scores in the real environment", "Dataset", "Timings", "Versions", "genrl pretrain"):
         assert section in page, section
 

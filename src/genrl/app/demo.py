@@ -185,7 +185,11 @@ def _stage_decode(ctx: dict) -> dict:
     model.to(ctx["device"])
     vlm = _embedder(ctx)
     files, commands = {}, []
-    for prompt in DECODE_PROMPTS:
+    from genrl.envs.registry import PROMPTS
+
+    # the fixed prompts, then each behavior's Table 3 prompt (shown beside its rollout in the report)
+    prompts = list(dict.fromkeys([*DECODE_PROMPTS, *(PROMPTS[task] for task, _ in ctx["preset"].behaviors)]))
+    for prompt in prompts:
         emb, _ = prompt_embedding(vlm, prompt=prompt)
         frames = decode_prompt(model, emb.to(ctx["device"]), horizon=32, samples=2)
         files[prompt] = str(write_decoded(frames, out / "decoded" / f"{slug(prompt)}.gif").relative_to(out))
