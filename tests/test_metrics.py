@@ -159,3 +159,7 @@ def test_step_timer_reports_the_interval_and_restarts():
     timer.add(0.3, 1.0)
     assert timer.result("starts_fraction") == {"seconds_per_update": 1.0, "starts_fraction": 0.2}
     assert timer.result() == {"seconds_per_update": 0.0, "data_fraction": 0.0}  # a new, empty interval
+    timer.add(0.0, 2.0, {"loss": 1.0})
+    timer.add(0.0, 2.0, {"loss": 3.0, "kl": 0.5})
+    assert timer.result() == {"loss": 2.0, "kl": 0.5, "seconds_per_update": 2.0, "data_fraction": 0.0}
+    assert timer.result() == {"seconds_per_update": 0.0, "data_fraction": 0.0}  # the means restart too

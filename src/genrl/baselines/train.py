@@ -39,7 +39,7 @@ from genrl.envs.rollout import EvalResult, evaluate
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.io import write_json, write_video
-from genrl.utils.metrics import MeanTracker, MetricsLogger, StepTimer, check_finite
+from genrl.utils.metrics import MetricsLogger, StepTimer, check_finite
 from genrl.vlm.base import Embedder
 
 CKPT = "checkpoint"
@@ -201,7 +201,6 @@ def train_baseline(cfg: BaselineConfig, embedder: Embedder, progress: bool = Tru
     replay = FrameStackReplay.from_dataset(ds, rewards, agent_cfg.frame_stack, seed=cfg.seed, progress=progress)
     replay.rng = rng
     logger = MetricsLogger(out, resume_step=step)  # drops lines logged after the checkpoint
-    tracker = MeanTracker()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"{cfg.algo}-{cfg.reward}", unit="upd", disable=not progress)
     timer = StepTimer()
     agent.train()
@@ -212,12 +211,10 @@ def train_baseline(cfg: BaselineConfig, embedder: Embedder, progress: bool = Tru
         metrics = agent.update(batch, opts, step)
         check_finite(metrics, step, f"baseline {cfg.algo}", checkpoint=out / CKPT)
         step += 1
-        timer.add(t1 - t0, time.perf_counter() - t0)
-        tracker.update(metrics)
+        timer.add(t1 - t0, time.perf_counter() - t0, metrics)
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
-            last = tracker.result(reset=True)
-            last.update(timer.result())
+            last = timer.result()
             logger.log(step, last)
             bar.set_postfix(critic=f"{last['critic_loss']:.3g}", q=f"{last['q_mean']:.3g}")
         if step % cfg.save_every == 0 or step == cfg.steps:

@@ -40,7 +40,7 @@ from genrl.mfwm.pretrain import load_pretrained
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.io import write_json
-from genrl.utils.metrics import MeanTracker, MetricsLogger, StepTimer, check_finite
+from genrl.utils.metrics import MetricsLogger, StepTimer, check_finite
 
 # config.json keys that must not change when a run is resumed
 RESUME_KEYS = ("task", "run", "world_model", "prompt", "video", "use_aligner", "data_free", "dataset", "behavior")
@@ -215,7 +215,6 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
     policy_sample = lambda feat: ac.actor.sample(feat)[0]  # noqa: E731
     logger = MetricsLogger(out, resume_step=step)  # drops lines logged after the checkpoint
     _drop_evals_after(out, step)
-    tracker = MeanTracker()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"behave {cfg.task}", unit="upd", disable=not progress)
     last: dict[str, float] = {}
     last_eval = None
@@ -243,13 +242,11 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
                                          f"{out / CKPT}") from None
             check_finite(metrics, step, "behavior", checkpoint=out / CKPT)
             step += 1
-            timer.add(t1 - t0, time.perf_counter() - t0)
             metrics.pop("seconds")
-            tracker.update(metrics)
+            timer.add(t1 - t0, time.perf_counter() - t0, metrics)
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
-                last = tracker.result(reset=True)
-                last.update(timer.result("starts_fraction"))
+                last = timer.result("starts_fraction")
                 logger.log(step, last)
                 bar.set_postfix(reward=f"{last['reward_mean']:.3f}", actor=f"{last['actor_loss']:.3f}",
                                 critic=f"{last['critic_loss']:.2f}")

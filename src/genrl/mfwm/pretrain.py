@@ -30,7 +30,7 @@ from genrl.mfwm.model import MFWM
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.io import atomic_path, write_json
-from genrl.utils.metrics import MeanTracker, MetricsLogger, StepTimer, check_finite
+from genrl.utils.metrics import MetricsLogger, StepTimer, check_finite
 from genrl.worldmodel.config import from_dict, preset, to_dict
 
 CKPT = "checkpoint"
@@ -182,7 +182,6 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
         state = load_checkpoint(out / CKPT, {"mfwm": model}, opts, rng=sampler.rng)
         step = int(state["step"])
     logger = MetricsLogger(out, resume_step=step)  # drops lines logged after the checkpoint
-    tracker = MeanTracker()
     bar = tqdm(total=cfg.steps, initial=step, desc="pretrain", unit="upd", disable=not progress)
     last: dict[str, float] = {}
     timer = StepTimer()
@@ -197,12 +196,10 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
             raise FloatingPointError(f"step {step}: {err}; the last good checkpoint is kept in {out / CKPT}") from None
         check_finite(metrics, step, "pretrain", checkpoint=out / CKPT)
         step += 1
-        timer.add(t1 - t0, time.perf_counter() - t0)
-        tracker.update(metrics)
+        timer.add(t1 - t0, time.perf_counter() - t0, metrics)
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
-            last = tracker.result(reset=True)
-            last.update(timer.result())
+            last = timer.result()
             logger.log(step, last)
             bar.set_postfix(img=f"{last.get('image_mse', float('nan')):.4f}", kl=f"{last.get('model_kl', 0):.2f}",
                             conn=f"{last.get('connector_kl', 0):.2f}")

@@ -339,26 +339,39 @@ class MeanTracker:
 
 
 class StepTimer:
-    """Wall-clock of the training updates since the last log line: seconds per update and the share spent loading
-    the batch (the first interval after a resume, and the last, can hold fewer updates than ``log_every``)."""
+    """The log interval of a training loop: running means of the update metrics, seconds per update and the share
+    spent loading the batch (the first interval after a resume, and the last, can hold fewer updates than
+    ``log_every``).
+
+    Usage::
+
+        timer.add(data_seconds, total_seconds, metrics)   # once per update
+        logger.log(step, timer.result())                  # every log_every updates: means + timing, then restart
+    """
 
     def __init__(self) -> None:
+        self.means = MeanTracker()
         self.reset()
 
     def reset(self) -> None:
         self.data = self.total = 0.0
         self.count = 0
+        self.means.reset()
 
-    def add(self, data_seconds: float, total_seconds: float) -> None:
-        """One update: ``data_seconds`` of it loading the batch, ``total_seconds`` in all."""
+    def add(self, data_seconds: float, total_seconds: float, metrics: Mapping[str, Any] | None = None) -> None:
+        """One update: ``data_seconds`` of it loading the batch, ``total_seconds`` in all, and its ``metrics``."""
         self.data += data_seconds
         self.total += total_seconds
         self.count += 1
+        if metrics:
+            self.means.update(metrics)
 
     def result(self, data_key: str = "data_fraction") -> dict[str, float]:
-        """``{"seconds_per_update": ..., data_key: data share}`` of the interval, then starts a new interval."""
-        out = {"seconds_per_update": self.total / max(self.count, 1),
-               data_key: self.data / self.total if self.total else 0.0}
+        """``{metric: mean, ..., "seconds_per_update": ..., data_key: data share}`` of the interval, then starts a
+        new interval."""
+        out = self.means.result()
+        out.update({"seconds_per_update": self.total / max(self.count, 1),
+                    data_key: self.data / self.total if self.total else 0.0})
         self.reset()
         return out
 
