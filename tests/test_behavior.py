@@ -271,6 +271,25 @@ def test_resume_continues_exactly(tiny_run, tmp_path, crash_after_save):
         behave(_cfg(root, tmp_path / "b", score="cosine"), progress=False)
 
 
+def test_nan_reward_stops_behavior_learning_and_keeps_the_last_good_checkpoint(tiny_run, tmp_path, monkeypatch):
+    root, vlm = tiny_run
+    real, calls = ActorCritic.update, []
+
+    def nan_at_the_fourth_update(self, *args, **kwargs):
+        out = real(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 4:
+            out["reward_mean"] = float("nan")
+        return out
+
+    monkeypatch.setattr(ActorCritic, "update", nan_at_the_fourth_update)
+    with pytest.raises(FloatingPointError, match=r"behavior: non-finite metric\(s\) reward_mean=nan at step 3; "
+                                                 r"stopping, the last good checkpoint in .*checkpoint is kept"):
+        behave(_cfg(root, tmp_path / "n", steps=6), progress=False, embedder=vlm)
+    assert json.loads((tmp_path / "n" / "checkpoint" / "state.json").read_text())["step"] == 2
+    assert not (tmp_path / "n" / "eval.json").exists()
+
+
 def test_data_free_run_never_opens_a_dataset(tiny_run, tmp_path, monkeypatch):
     import genrl.behavior.train as train_mod
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from genrl.utils import metrics as metrics_mod
-from genrl.utils.metrics import Mean, MeanTracker, MetricsLogger, check_finite
+from genrl.utils.guards import check_finite, guarded_step
+from genrl.utils.metrics import Mean, MeanTracker, MetricsLogger
 
 
 def read_lines(logdir):
@@ -135,9 +136,22 @@ def test_check_finite():
     with pytest.raises(FloatingPointError) as err:
         check_finite({"loss": float("nan"), "kl": 1.0, "grad": np.inf}, 42, "world model", checkpoint="out/ck")
     msg = str(err.value)
-    assert msg.startswith("world model: non-finite metric(s) at step 42")
-    assert "loss=nan" in msg and "grad=inf" in msg and "kl" not in msg
-    assert "last good checkpoint in out/ck is kept" in msg
+    assert msg.startswith("world model: non-finite metric(s) loss=nan, grad=inf at step 42;")
+    assert "kl" not in msg and "last good checkpoint in out/ck is kept" in msg
+
+
+def test_guarded_step_rewords_errors_from_inside_the_update():
+    assert guarded_step(lambda: {"loss": 0.5}, 3, "behavior") == {"loss": 0.5}
+
+    def raises():
+        raise FloatingPointError("actor loss is nan")
+
+    with pytest.raises(FloatingPointError) as err:
+        guarded_step(raises, 7, "behavior", checkpoint="run/checkpoint")
+    assert str(err.value) == ("behavior: actor loss is nan at step 7; stopping, the last good checkpoint in "
+                              "run/checkpoint is kept (not overwritten)")
+    with pytest.raises(FloatingPointError, match="pretrain: non-finite metric\\(s\\) kl=inf at step 2;"):
+        guarded_step(lambda: {"kl": float("inf")}, 2, "pretrain")
 
 
 def test_video_goes_to_tensorboard_when_moviepy_is_there(tmp_path, monkeypatch):

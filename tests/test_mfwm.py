@@ -112,6 +112,27 @@ def test_pretrain_checkpoints_reports_and_exact_resume(embedded, tmp_path, crash
     assert steps == [1, 2, 3, 4, 5, 6]  # the resumed log continues without duplicates
 
 
+def test_nan_loss_stops_pretraining_and_keeps_the_last_good_checkpoint(embedded, tmp_path, monkeypatch):
+    from genrl.mfwm.model import MFWM
+
+    root, vlm = embedded
+    real, calls = MFWM.train_step, []
+
+    def nan_at_the_fifth_update(self, batch, opts):
+        calls.append(1)
+        if len(calls) == 5:
+            raise FloatingPointError("world-model loss is nan")  # as train_step does, before any parameter change
+        return real(self, batch, opts)
+
+    monkeypatch.setattr(MFWM, "train_step", nan_at_the_fifth_update)
+    with pytest.raises(FloatingPointError) as err:
+        pretrain(_cfg(root, vlm, tmp_path / "n", 6), progress=False)
+    ckpt = tmp_path / "n" / "checkpoint"
+    assert str(err.value) == (f"pretrain: world-model loss is nan at step 4; stopping, the last good checkpoint in "
+                              f"{ckpt} is kept (not overwritten)")
+    assert json.loads((ckpt / "state.json").read_text())["step"] == 3
+
+
 def test_pretrain_refuses_missing_embeddings_and_other_domains(embedded, tmp_path):
     root, vlm = embedded
     cfg = _cfg(root, vlm, tmp_path / "x", 1)

@@ -39,7 +39,8 @@ from genrl.envs.rollout import EvalResult, evaluate
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.io import write_json, write_video
-from genrl.utils.metrics import MetricsLogger, StepTimer, check_finite
+from genrl.utils.guards import guarded_step
+from genrl.utils.metrics import MetricsLogger, StepTimer
 from genrl.vlm.base import Embedder
 
 CKPT = "checkpoint"
@@ -208,8 +209,7 @@ def train_baseline(cfg: BaselineConfig, embedder: Embedder, progress: bool = Tru
         t0 = time.perf_counter()
         batch = to_torch(replay.sample(cfg.batch_size), device)
         t1 = time.perf_counter()
-        metrics = agent.update(batch, opts, step)
-        check_finite(metrics, step, f"baseline {cfg.algo}", checkpoint=out / CKPT)
+        metrics = guarded_step(lambda: agent.update(batch, opts, step), step, f"baseline {cfg.algo}", out / CKPT)
         step += 1
         timer.add(t1 - t0, time.perf_counter() - t0, metrics)
         bar.update(1)

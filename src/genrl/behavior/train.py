@@ -40,7 +40,8 @@ from genrl.mfwm.pretrain import load_pretrained
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.io import write_json
-from genrl.utils.metrics import MetricsLogger, StepTimer, check_finite
+from genrl.utils.guards import guarded_step
+from genrl.utils.metrics import MetricsLogger, StepTimer
 
 # config.json keys that must not change when a run is resumed
 RESUME_KEYS = ("task", "run", "world_model", "prompt", "video", "use_aligner", "data_free", "dataset", "behavior")
@@ -235,12 +236,7 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
                 start = data_free_starts(model, bcfg.starts, policy_sample, bcfg.warmup_steps,
                                          bcfg.connector_fraction, bcfg.random_action_fraction)
             t1 = time.perf_counter()
-            try:
-                metrics = ac.update(wm, reward_fn, start, opts)
-            except FloatingPointError as err:
-                raise FloatingPointError(f"step {step}: {err}; the last good checkpoint is kept in "
-                                         f"{out / CKPT}") from None
-            check_finite(metrics, step, "behavior", checkpoint=out / CKPT)
+            metrics = guarded_step(lambda: ac.update(wm, reward_fn, start, opts), step, "behavior", out / CKPT)
             step += 1
             metrics.pop("seconds")
             timer.add(t1 - t0, time.perf_counter() - t0, metrics)

@@ -30,7 +30,8 @@ from genrl.mfwm.model import MFWM
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.io import atomic_path, write_json
-from genrl.utils.metrics import MetricsLogger, StepTimer, check_finite
+from genrl.utils.guards import guarded_step
+from genrl.utils.metrics import MetricsLogger, StepTimer
 from genrl.worldmodel.config import from_dict, preset, to_dict
 
 CKPT = "checkpoint"
@@ -190,11 +191,7 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
         t0 = time.perf_counter()
         batch = sampler.sample()
         t1 = time.perf_counter()
-        try:
-            metrics = model.train_step(batch, opts)
-        except FloatingPointError as err:
-            raise FloatingPointError(f"step {step}: {err}; the last good checkpoint is kept in {out / CKPT}") from None
-        check_finite(metrics, step, "pretrain", checkpoint=out / CKPT)
+        metrics = guarded_step(lambda: model.train_step(batch, opts), step, "pretrain", out / CKPT)
         step += 1
         timer.add(t1 - t0, time.perf_counter() - t0, metrics)
         bar.update(1)

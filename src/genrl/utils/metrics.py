@@ -1,14 +1,15 @@
-"""Training metrics: a JSON-lines log plus TensorBoard, running means, and a NaN/Inf guard.
+"""Training metrics: a JSON-lines log plus TensorBoard, and running means (the NaN/Inf guard is in
+:mod:`genrl.utils.guards`).
 
 Usage::
 
-    from genrl.utils.metrics import MeanTracker, MetricsLogger, check_finite
+    from genrl.utils.guards import guarded_step
+    from genrl.utils.metrics import MeanTracker, MetricsLogger
 
     with MetricsLogger(out / "logs", resume_step=step) as logger:   # drops lines logged after the checkpoint
         means = MeanTracker()
         while step < total:
-            losses = train_step(...)         # {"loss": 0.3, "kl": 1.2}
-            check_finite(losses, step, "world model")
+            losses = guarded_step(lambda: train_step(...), step, "world model", ckpt)  # {"loss": 0.3, "kl": 1.2}
             means.update(losses)
             step += 1
             if step % log_every == 0:
@@ -38,7 +39,7 @@ import numpy as np
 
 from genrl.utils.io import atomic_path, write_video
 
-__all__ = ["MetricsLogger", "Mean", "MeanTracker", "check_finite"]
+__all__ = ["MetricsLogger", "Mean", "MeanTracker", "StepTimer"]
 
 _WARNED: set[str] = set()
 
@@ -374,34 +375,3 @@ class StepTimer:
                     data_key: self.data / self.total if self.total else 0.0})
         self.reset()
         return out
-
-
-def check_finite(metrics: Mapping[str, Any], step: int, what: str = "training",
-                 checkpoint: str | os.PathLike | None = None) -> None:
-    """Stop a run on a NaN/Inf metric before it is saved over the last good checkpoint.
-
-    Args:
-        metrics: scalars (numbers, numpy values or tensors; arrays are checked element-wise).
-        step: the current step, for the message.
-        what: what is being trained, for the message (e.g. ``"world model"``).
-        checkpoint: the checkpoint folder, named in the message if given.
-
-    Raises:
-        FloatingPointError: naming every non-finite metric and its value, the step, and that the last good
-            checkpoint is kept.
-    """
-    bad = []
-    for key, value in metrics.items():
-        if hasattr(value, "detach"):
-            value = value.detach().float().cpu().numpy()
-        try:
-            arr = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            continue  # not numeric: nothing to check
-        if not np.isfinite(arr).all():
-            shown = repr(float(arr.reshape(()))) if arr.size == 1 else f"{(~np.isfinite(arr)).sum()} non-finite values"
-            bad.append(f"{key}={shown}")
-    if bad:
-        where = f" in {checkpoint}" if checkpoint is not None else ""
-        raise FloatingPointError(f"{what}: non-finite metric(s) at step {step}: {', '.join(bad)}; stopping, the last "
-                                 f"good checkpoint{where} is kept (not overwritten)")
