@@ -11,6 +11,10 @@
 # BEHAVE_STEPS (default 500 actor-critic updates), SEEDS (default "0 1"), EPISODES (default 10 per evaluation),
 # TASKS (default "walker_stand walker_walk walker_run"). The paper trains baselines 500k steps and GenRL 50k updates on a
 # GPU: at this budget the table checks the pipeline, not the paper's numbers.
+#
+# What runs: BASELINES (default "iql td3bc td3", each with image and video rewards; "" for none) and GENRL_STARTS
+# (default "offline"; "offline data_free" adds the data-free column). The behavior table of the walker tasks:
+#   BASELINES= GENRL_STARTS="offline data_free" TASKS="walker_lying_down walker_flipping ..." bash scripts/walker_table.sh ...
 set -euo pipefail
 MFWM=${1:?usage: walker_table.sh MFWM_RUN DATASET OUT}
 DATA=${2:?usage: walker_table.sh MFWM_RUN DATASET OUT}
@@ -22,15 +26,23 @@ BEHAVE_STEPS=${BEHAVE_STEPS:-500}
 SEEDS=${SEEDS:-"0 1"}
 EPISODES=${EPISODES:-10}
 TASKS=${TASKS:-"walker_stand walker_walk walker_run"}
+BASELINES=${BASELINES-"iql td3bc td3"}
+GENRL_STARTS=${GENRL_STARTS:-offline}
 mkdir -p "$OUT"
 for seed in $SEEDS; do
   for task in $TASKS; do
-    run="$OUT/genrl/${task}_s${seed}"
-    if [ ! -f "$run/eval.json" ]; then
-      "$GENRL" behave "$MFWM" --task "$task" --dataset "$DATA" --preset small --steps "$BEHAVE_STEPS" \
-        --eval-every 0 --eval-episodes "$EPISODES" --seed "$seed" --out "$run"
-    fi
-    for algo in iql td3bc td3; do
+    for starts in $GENRL_STARTS; do
+      case "$starts" in
+        offline) run="$OUT/genrl/${task}_s${seed}"; flag=(--dataset "$DATA") ;;
+        data_free) run="$OUT/genrl_data_free/${task}_s${seed}"; flag=(--data-free) ;;
+        *) echo "GENRL_STARTS: unknown start kind '$starts' (expected offline or data_free)" >&2; exit 2 ;;
+      esac
+      if [ ! -f "$run/eval.json" ]; then
+        "$GENRL" behave "$MFWM" --task "$task" "${flag[@]}" --preset small --steps "$BEHAVE_STEPS" \
+          --eval-every 0 --eval-episodes "$EPISODES" --seed "$seed" --out "$run"
+      fi
+    done
+    for algo in $BASELINES; do
       for reward in image video; do
         run="$OUT/baselines/${algo}_${reward}_${task}_s${seed}"
         if [ ! -f "$run/eval.json" ]; then

@@ -42,3 +42,28 @@ def crash_after_save():
             module.save_checkpoint = real_save
 
     return crash
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A 2-episode walker dataset, a tiny random MiniVLM, and a tiny MFWM pre-trained on them for a few steps
+    (``root/walker``, ``root/vlm``, ``root/mfwm``); returns ``(root, embedder)``."""
+    import torch
+
+    from genrl.data.collect import collect
+    from genrl.mfwm.pretrain import PretrainConfig, pretrain
+    from genrl.vlm.embed import embed_dataset
+    from genrl.vlm.minivlm import MiniVLM, MiniVLMConfig, MiniVLMEmbedder, save_minivlm
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    collect("walker", root / "walker", frames=1000, workers=1, experts_dir=root / "none", progress=False)
+    torch.manual_seed(0)
+    cfg = MiniVLMConfig(n_frames=4, image_size=32, dim=16, channels=(8, 16, 16), width=32, layers=1, heads=2,
+                        text_hidden=32)
+    save_minivlm(MiniVLM(cfg), root / "vlm", half=False)
+    vlm = MiniVLMEmbedder(root / "vlm")
+    embed_dataset(root / "walker", vlm, progress=False)
+    pretrain(PretrainConfig(dataset=str(root / "walker"), out=str(root / "mfwm"), embedder_id=vlm.id,
+                            n_frames=vlm.n_frames, preset="tiny", steps=10, save_every=10, log_every=10,
+                            report_every=10), progress=False)
+    return root, vlm
