@@ -10,30 +10,20 @@ import torch
 import torch.nn.functional as F
 
 from genrl.app.cli import main
-from genrl.data.collect import collect
 from genrl.data.dataset import DatasetError
 from genrl.mfwm.aligner import Aligner, aligner_loss, lafite_noise
 from genrl.mfwm.connector import Connector, chunk_embeddings
 from genrl.mfwm.decode import check_embedder, decode_prompt, prompt_embedding
 from genrl.mfwm.pretrain import PretrainConfig, load_pretrained, pretrain
-from genrl.vlm.embed import embed_dataset
-from genrl.vlm.minivlm import MiniVLM, MiniVLMConfig, MiniVLMEmbedder, save_minivlm
+from genrl.vlm.minivlm import MiniVLMEmbedder
 from genrl.worldmodel.config import preset
 
-TINY_VLM = MiniVLMConfig(n_frames=4, image_size=32, dim=16, channels=(8, 16, 16), width=32, layers=1, heads=2,
-                         text_hidden=32)
 
-
-@pytest.fixture(scope="module")
-def embedded(tmp_path_factory):
-    """A 2-episode walker dataset embedded with a tiny random MiniVLM."""
-    root = tmp_path_factory.mktemp("mfwm")
-    collect("walker", root / "walker", frames=1000, workers=1, experts_dir=root / "none", progress=False)
-    torch.manual_seed(0)
-    save_minivlm(MiniVLM(TINY_VLM), root / "vlm", half=False)
-    vlm = MiniVLMEmbedder(root / "vlm")
-    embed_dataset(root / "walker", vlm, progress=False)
-    return root, vlm
+@pytest.fixture
+def embedded(tiny_run):
+    """A 2-episode walker dataset embedded with a tiny random MiniVLM (the session's ``tiny_run``; its ``mfwm``
+    folder is not used here)."""
+    return tiny_run
 
 
 def test_chunk_embeddings_use_the_clip_ending_at_each_chunk():
