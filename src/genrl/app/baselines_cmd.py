@@ -94,13 +94,12 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from genrl.evaluation.compare import compare
-    from genrl.utils.io import atomic_path
+    from genrl.utils.io import write_text
 
     markdown, table_csv, _ = compare(args.runs)
     print(markdown, end="")
     csv_path = args.csv or (str(Path(args.out).with_suffix(".csv")) if args.out else None)
     for path, text in ((args.out, markdown), (csv_path, table_csv)):
         if path:
-            with atomic_path(path) as tmp:
-                tmp.write_text(text, encoding="utf-8")
+            write_text(path, text)
     return 0

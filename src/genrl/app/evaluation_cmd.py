@@ -38,7 +38,7 @@ def add_parser(subparsers) -> None:
 
 def cmd_reward_check(args: argparse.Namespace) -> int:
     from genrl.evaluation.reward_check import RewardCheckConfig, reward_check, to_markdown
-    from genrl.utils.io import atomic_path, write_json
+    from genrl.utils.io import write_json, write_text
 
     cfg = RewardCheckConfig(run=args.run, dataset=args.dataset, tasks=tuple(args.tasks), episodes=args.episodes,
                             horizon=args.horizon, score=args.score, align_b=args.align_b)
@@ -47,7 +47,6 @@ def cmd_reward_check(args: argparse.Namespace) -> int:
     print(markdown, end="")
     if args.out:
         write_json(args.out, result)
-        with atomic_path(Path(args.out).with_suffix(".md")) as tmp:
-            tmp.write_text(markdown, encoding="utf-8")
+        write_text(Path(args.out).with_suffix(".md"), markdown)
     print(json.dumps({"tasks": len(result["tasks"]), "windows": result["windows"], "out": args.out}))
     return 0

@@ -14,7 +14,7 @@ import platform
 import sys
 from pathlib import Path
 
-from genrl.utils.io import atomic_path
+from genrl.utils.io import atomic_path, write_text
 
 PLOTS = {  # plot file -> (metrics.jsonl relative to OUT, [(key, label)])
     "pretrain_losses.png": ("mfwm/metrics.jsonl", [("train/image_mse", "image MSE"), ("train/model_kl", "model KL"),
@@ -173,8 +173,7 @@ def write_report(out: str | Path, state: dict) -> Path:
             "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}</style></head><body>"
             + "\n".join(parts) + "</body></html>")
     path = out / "report.html"
-    with atomic_path(path) as tmp:
-        tmp.write_text(page)
+    write_text(path, page)
     return path
 
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
-from genrl.utils.io import atomic_path
+from genrl.utils.io import write_text
 from genrl.vlm.clips import ClipSet, build_clips
 from genrl.vlm.minivlm import MiniVLM, MiniVLMConfig, count_parameters, encode_sentences, save_minivlm
 
@@ -181,6 +181,5 @@ def train_minivlm(cfg: MiniVLMTrainConfig, command: str = "", progress: bool = T
     }
     model.eval()
     save_minivlm(model, out, card)
-    with atomic_path(out / "history.jsonl") as tmp:
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
+    write_text(out / "history.jsonl", "".join(json.dumps(r) + "\n" for r in history))
     return json.loads((out / "config.json").read_text())
