@@ -11,8 +11,9 @@ import torch
 from genrl.app.cli import main
 from genrl.behavior.reward import LatentReward, PromptTarget
 from genrl.data.dataset import Dataset
-from genrl.evaluation.reward_check import (RewardCheckConfig, average_ranks, genrl_window_signal, posterior_windows,
-                                           reward_check, spearman, to_markdown, top_fraction_score)
+from genrl.evaluation.reward_check import (RewardCheckConfig, genrl_window_signal, posterior_windows, reward_check,
+                                           to_markdown)
+from genrl.utils.stats import average_ranks, spearman, top_fraction_score
 from genrl.mfwm.pretrain import load_pretrained
 
 

@@ -44,6 +44,7 @@ from genrl.envs.registry import PROMPTS
 from genrl.mfwm.decode import check_embedder, prompt_embedding
 from genrl.mfwm.model import MFWM
 from genrl.mfwm.pretrain import load_pretrained
+from genrl.utils.stats import spearman, top_fraction_score
 from genrl.vlm.base import Embedder
 
 SIGNALS = ("genrl", "vlm_video", "vlm_image")
@@ -75,35 +76,6 @@ class RewardCheckConfig:
     align_b: int = 8
     rows: int = 16
     seed: int = 0
-
-
-def average_ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks ``0 .. n-1`` of ``x [n]`` (float64), ties given their average rank."""
-    x = np.asarray(x, np.float64)
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x))
-    ranks[order] = np.arange(len(x))
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    return (np.bincount(inverse, weights=ranks) / counts)[inverse]
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation of ``a, b [n]``; ``nan`` if either is constant or ``n < 2``."""
-    ra, rb = average_ranks(a), average_ranks(b)
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denom = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
-    return float((ra * rb).sum() / denom) if denom > 0 else float("nan")
-
-
-def top_fraction_score(signal: np.ndarray, true: np.ndarray, fraction: float = 0.1) -> float:
-    """``(true[top by signal].mean() - true.mean()) / (true[top by true].mean() - true.mean())`` over the top
-    ``fraction`` of ``n`` windows (at least one): 1 = the signal picks the best windows, 0 = no better than random,
-    negative = worse. ``nan`` when the true reward is constant."""
-    k = max(1, int(round(fraction * len(true))))
-    base = true.mean()
-    best = np.sort(true)[-k:].mean() - base
-    picked = true[np.argsort(signal, kind="mergesort")[-k:]].mean() - base
-    return float(picked / best) if best > 0 else float("nan")
 
 
 def windows(length: int, size: int) -> np.ndarray:
@@ -233,5 +205,5 @@ def to_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["SIGNALS", "RewardCheckConfig", "average_ranks", "spearman", "top_fraction_score", "windows",
+__all__ = ["SIGNALS", "RewardCheckConfig", "windows",
            "posterior_windows", "genrl_window_signal", "default_tasks", "reward_check", "to_markdown"]
