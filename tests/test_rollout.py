@@ -154,3 +154,11 @@ def test_uneven_episode_lengths_and_tasks_without_references(monkeypatch):
     res = evaluate(RandomPolicy(A), "walker_headstand", episodes=2, max_steps=3, video_episodes=0)
     assert res.normalized is None and res.mean_normalized is None and res.stderr_normalized is None
     assert json.loads(json.dumps(res.to_dict()))["normalized"] is None
+
+
+def test_eval_seeds_of_training_seeds_are_disjoint():
+    from genrl.envs.rollout import eval_seed
+
+    episodes = {s: set(range(eval_seed(s), eval_seed(s) + 10)) for s in range(5)}
+    assert all(episodes[a].isdisjoint(episodes[b]) for a in episodes for b in episodes if a < b)
+    assert min(eval_seed(s) for s in range(5)) >= 10_000  # above the collection episodes' seeds (0, 1, ...)

@@ -35,7 +35,7 @@ from genrl.baselines.replay import FrameStackReplay, to_torch
 from genrl.baselines.rewards import check_kind, normalize_rewards, vlm_rewards
 from genrl.data.dataset import Dataset, DatasetError, check_domain
 from genrl.envs.registry import PROMPTS, split_task
-from genrl.envs.rollout import EvalResult, evaluate
+from genrl.envs.rollout import EvalResult, eval_seed, evaluate
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.io import write_json, write_video
@@ -46,7 +46,6 @@ from genrl.vlm.base import Embedder
 CKPT = "checkpoint"
 EVAL_FILE = "eval.json"
 VIDEO_FILE = "eval.mp4"
-EVAL_SEED_BASE = 10_000  # evaluation episodes of seed s use env seeds 10000 + 100 s + i
 
 
 @dataclass
@@ -119,7 +118,7 @@ def load_agent(run_dir: str | Path) -> tuple[BaselineAgent, dict]:
 def run_eval(agent: BaselineAgent, cfg: BaselineConfig, device: torch.device, video: bool) -> EvalResult:
     """Evaluate the deterministic actor on ``cfg.task`` (``cfg.eval_episodes`` episodes, seeds per ``cfg.seed``)."""
     return evaluate(PixelPolicy(agent, device), cfg.task, episodes=cfg.eval_episodes,
-                    seed=EVAL_SEED_BASE + 100 * cfg.seed, video_episodes=1 if video else 0,
+                    seed=eval_seed(cfg.seed), video_episodes=1 if video else 0,
                     max_steps=cfg.eval_max_steps)
 
 

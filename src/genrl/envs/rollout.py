@@ -92,6 +92,20 @@ class ConstantPolicy:
         return np.repeat(self.action[None], len(images), axis=0)
 
 
+EVAL_SEED_BASE = 10_000
+
+
+def eval_seed(seed: int) -> int:
+    """Environment seed of the first evaluation episode of training seed ``seed``: ``10000 + 100 seed``.
+
+    Episode ``i`` uses ``eval_seed(seed) + i``, so the evaluations of seeds 0, 1, ... are disjoint for up to 100
+    episodes each, and none starts from the initial state of a collected episode (collection seeds are
+    ``seed * 1000003 + i`` with small ``i``). Shared by ``genrl behave``, ``genrl eval`` and ``genrl baseline`` so
+    methods trained with the same seed are scored on the same episodes.
+    """
+    return EVAL_SEED_BASE + 100 * int(seed)
+
+
 @dataclasses.dataclass
 class EvalResult:
     """Outcome of :func:`evaluate`.
@@ -233,4 +247,4 @@ def evaluate(policy: BatchPolicy, task: str, episodes: int = 10, seed: int = 0, 
     )
 
 
-__all__ = ["BatchPolicy", "ConstantPolicy", "EvalResult", "RandomPolicy", "evaluate"]
+__all__ = ["BatchPolicy", "ConstantPolicy", "EVAL_SEED_BASE", "EvalResult", "RandomPolicy", "eval_seed", "evaluate"]
