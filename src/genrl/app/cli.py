@@ -4,6 +4,7 @@ Stages so far: ``genrl envs`` (environments), ``genrl experts`` (state-based exp
 ``genrl collect`` and ``genrl data`` (offline datasets),
 ``genrl vlm`` and ``genrl embed`` (video-language models),
 ``genrl pretrain``, ``genrl pretrain-eval`` and ``genrl decode`` (the multimodal-foundation world model),
+``genrl models`` (trained MFWMs shipped with the package, usable by name),
 ``genrl behave`` and ``genrl eval`` (behaviors from prompts), ``genrl baseline`` and ``genrl compare`` (offline RL
 baselines and the paper's table), ``genrl reward-check`` (which reward ranks real
 behavior right), ``genrl demo`` (everything end to end). Run ``genrl --help`` or ``genrl envs --help``.
@@ -17,10 +18,10 @@ import sys
 
 from genrl import __version__
 from genrl.app import (baselines_cmd, behavior_cmd, collect_cmd, data_cmd, demo_cmd, envs_cmd, evaluation_cmd,
-                       experts_cmd, mfwm_cmd, vlm_cmd)
+                       experts_cmd, mfwm_cmd, models_cmd, vlm_cmd)
 
-STAGES = (envs_cmd, experts_cmd, collect_cmd, data_cmd, vlm_cmd, mfwm_cmd, behavior_cmd, baselines_cmd,
-          evaluation_cmd, demo_cmd)
+STAGES = (envs_cmd, experts_cmd, collect_cmd, data_cmd, vlm_cmd, mfwm_cmd, models_cmd, behavior_cmd,
+          baselines_cmd, evaluation_cmd, demo_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

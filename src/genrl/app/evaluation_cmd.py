@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
         "of the task's Table 3 prompt (posterior states vs the connector target) and with the VLM rewards of the "
         "baselines; print the Spearman correlation with the true task reward and the top-10 %% score per task. "
         "Writes JSON (--out) and Markdown beside it.")
-    p.add_argument("run", help="pre-training run folder")
+    p.add_argument("run", help="pre-training run folder or shipped model name (genrl models)")
     p.add_argument("--dataset", default=None, help="dataset folder (default: the run's)")
     p.add_argument("--tasks", nargs="*", default=[], help="task ids (default: every task with a prompt)")
     p.add_argument("--episodes", default="heldout", choices=("heldout", "all"),

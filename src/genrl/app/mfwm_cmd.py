@@ -35,11 +35,16 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu or cuda")
     p.add_argument("--holdout", type=float, default=0.05, help="fraction of episodes kept out of training "
                    "(by name) for held-out metrics")
+    p.add_argument("--snapshot-at", type=int, nargs="*", default=[], metavar="STEP",
+                   help="keep a weights-only copy after these updates in OUT/snapshots/step_N (a run folder)")
+    p.add_argument("--init", default=None, metavar="RUN_OR_MODEL",
+                   help="start a new run from these weights (a run folder or a shipped model, e.g. walker); fresh "
+                   "optimizers, the update count continues from its step")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                    help="world-model config overrides, e.g. --set batch_size=8 precision=fp32")
     p.set_defaults(func=cmd_pretrain)
     d = subparsers.add_parser("decode", help="decode a text/video prompt into frames with a pre-trained MFWM")
-    d.add_argument("run", help="pre-training run folder")
+    d.add_argument("run", help="pre-training run folder or shipped model name (genrl models)")
     src = d.add_mutually_exclusive_group(required=True)
     src.add_argument("--prompt", help="text prompt")
     src.add_argument("--video", help="video prompt (mp4/gif, any length and size)")
@@ -52,8 +57,8 @@ def add_parser(subparsers) -> None:
     d.set_defaults(func=cmd_decode)
     e = subparsers.add_parser("pretrain-eval", help="held-out metrics of a pre-trained MFWM (reconstruction, "
                               "open loop, connector, aligner, prompt postures) with pictures")
-    e.add_argument("run", help="pre-training run folder")
-    e.add_argument("--out", default=None, help="output folder (default RUN/eval)")
+    e.add_argument("run", help="pre-training run folder or shipped model name (genrl models)")
+    e.add_argument("--out", default=None, help="output folder (default RUN/eval; runs/eval_NAME for a shipped model)")
     _add_vlm_args(e)
     e.add_argument("--prompt", action="append", default=None, help="text prompt to decode (repeatable; default: "
                    "'standing upright', 'lying on the back', 'walking')")
@@ -71,7 +76,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
                          preset=args.preset, overrides=parse_overrides(args.set), steps=args.steps,
                          save_every=args.save_every, log_every=args.log_every, report_every=args.report_every,
                          seed=args.seed, threads=args.threads, memmap=args.memmap,
-                         holdout=args.holdout, device=args.device)
+                         holdout=args.holdout, device=args.device, snapshot_at=tuple(args.snapshot_at),
+                         init=args.init)
     last = pretrain(cfg)
     print(json.dumps({k: round(v, 5) for k, v in last.items()}, indent=1))
     return 0

@@ -36,6 +36,7 @@ from genrl.mfwm.aligner import lafite_noise
 from genrl.mfwm.decode import check_embedder, prompt_embedding
 from genrl.mfwm.model import MFWM
 from genrl.mfwm.pretrain import load_pretrained, make_report, tile
+from genrl.mfwm.shipped import is_shipped_name
 from genrl.utils.io import atomic_path, write_json
 from genrl.vlm.base import Embedder
 
@@ -187,7 +188,8 @@ def evaluate_pretrained(run_dir: str | Path, embedder: Embedder, out: str | Path
                         prompts: Sequence[str] = DEFAULT_PROMPTS, videos: Sequence[str | Path] = (),
                         batches: int = 4, batch_size: int = 16, dataset: str | Path | None = None,
                         seed: int = 0) -> dict:
-    """All held-out metrics of a pre-training run (see the module docstring); writes JSON and pictures to ``out``.
+    """All held-out metrics of a pre-training run (see the module docstring); writes JSON and pictures to ``out``
+    (default ``RUN/eval``, or ``runs/eval_<name>`` for a shipped model).
 
     Raises:
         FileNotFoundError: no checkpoint in ``run_dir``. ValueError: ``embedder`` is not the run's VLM.
@@ -199,7 +201,9 @@ def evaluate_pretrained(run_dir: str | Path, embedder: Embedder, out: str | Path
     _, heldout = split_names(ds.names(), cfg["pretrain"].get("holdout", 0.0))
     if not heldout:
         raise DatasetError(f"{run_dir} was trained on every episode of {ds.root} (holdout 0): no held-out data")
-    out = Path(out) if out is not None else Path(run_dir) / "eval"
+    if out is None:  # a shipped model's folder is part of the package: write beside the current folder instead
+        out = Path("runs") / f"eval_{run_dir}" if is_shipped_name(run_dir) else Path(run_dir) / "eval"
+    out = Path(out)
     torch.manual_seed(seed)
     sampler = SequenceSampler.from_dataset(ds, batch_size, 21, seed=seed, embedder_id=cfg["embedder_id"],
                                            names=heldout)

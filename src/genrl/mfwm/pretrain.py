@@ -53,6 +53,12 @@ class PretrainConfig:
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``.
         holdout: fraction of episodes never trained on (chosen by name, :func:`genrl.data.split.is_heldout`), for
             held-out metrics (``genrl pretrain-eval``); 0 trains on everything.
+        snapshot_at: updates after which a weights-only copy of the model is kept in
+            ``out/snapshots/step_<N>/`` (a run folder of its own: ``config.json`` + ``checkpoint/`` without
+            optimizers), which every command taking a pre-training run accepts; used for compute-quality curves.
+        init: a pre-training run folder or shipped model (:mod:`genrl.mfwm.shipped`) whose weights start a *new*
+            run (its world-model config must match); the optimizers start fresh and the update count continues
+            from its step, so ``steps`` is the total including the updates it already had. Ignored on resume.
     """
 
     dataset: str
@@ -71,6 +77,21 @@ class PretrainConfig:
     memmap: bool = False
     holdout: float = 0.05
     device: str = "auto"
+    snapshot_at: tuple[int, ...] = ()
+    init: str | None = None
+
+
+def snapshot_dir(out: str | Path, step: int) -> Path:
+    """Folder of the weights-only snapshot taken after ``step`` updates of the run in ``out``."""
+    return Path(out) / "snapshots" / f"step_{step:07d}"
+
+
+def save_snapshot(out: str | Path, model: MFWM, step: int, run_cfg: dict) -> Path:
+    """Write a weights-only snapshot (a loadable run folder: ``config.json`` + ``checkpoint/``) of ``model``."""
+    folder = snapshot_dir(out, step)
+    save_checkpoint(folder / CKPT, {"mfwm": model}, {}, step, run_cfg)
+    write_json(folder / "config.json", run_cfg)
+    return folder
 
 
 def build_model(run_config: dict) -> MFWM:
@@ -82,10 +103,18 @@ def build_model(run_config: dict) -> MFWM:
 def load_pretrained(run_dir: str | Path) -> tuple[MFWM, dict]:
     """Load the latest checkpoint of a pre-training run (eval mode) and its config (plus ``"step"``: updates done).
 
+    Args:
+        run_dir: a run folder, or the name of a shipped model (:mod:`genrl.mfwm.shipped`; float16 weights are
+            loaded into the float32 model).
+
     Raises:
-        FileNotFoundError: no checkpoint in ``run_dir``. CheckpointError: corrupt/mismatching files.
+        FileNotFoundError: no such folder or shipped model, or no checkpoint in it. CheckpointError:
+            corrupt/mismatching files.
     """
-    ckpt = Path(run_dir) / CKPT
+    from genrl.mfwm.shipped import resolve_run
+
+    run_dir = resolve_run(run_dir)
+    ckpt = run_dir / CKPT
     if not has_checkpoint(ckpt):
         raise FileNotFoundError(f"no checkpoint in {ckpt} (train one with `genrl pretrain`)")
     cfg = json.loads((Path(run_dir) / "config.json").read_text())
@@ -144,6 +173,19 @@ def _run_config(cfg: PretrainConfig, ds: Dataset, embed_dim: int) -> dict:
             "world_model": to_dict(wm_cfg), "pretrain": asdict(cfg)}
 
 
+def _load_init(init: str, model: MFWM, run_cfg: dict) -> int:
+    """Load the weights of run/shipped model ``init`` into ``model``; returns its update count."""
+    from genrl.mfwm.shipped import resolve_run
+
+    folder = resolve_run(init)
+    old = json.loads((folder / "config.json").read_text())
+    for key in ("domain", "action_dim", "embedder_id", "embed_dim", "world_model"):
+        if old[key] != run_cfg[key]:
+            raise DatasetError(f"--init {init}: that model has {key}={old[key]!r}, this run {run_cfg[key]!r}")
+    state = load_checkpoint(folder / CKPT, {"mfwm": model}, {}, restore_global_rng=False)
+    return int(state["step"])
+
+
 def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
     """Train (or resume) an MFWM; returns the last logged metrics.
 
@@ -182,6 +224,8 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
     if has_checkpoint(out / CKPT):
         state = load_checkpoint(out / CKPT, {"mfwm": model}, opts, rng=sampler.rng)
         step = int(state["step"])
+    elif cfg.init is not None:
+        step = _load_init(cfg.init, model, run_cfg)
     logger = MetricsLogger(out, resume_step=step)  # drops lines logged after the checkpoint
     bar = tqdm(total=cfg.steps, initial=step, desc="pretrain", unit="upd", disable=not progress)
     last: dict[str, float] = {}
@@ -207,6 +251,8 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
             with atomic_path(out / "reports" / f"step_{step:07d}.png") as tmp:
                 import imageio.v3 as iio
                 iio.imwrite(tmp, image, extension=".png")
+        if step in cfg.snapshot_at:
+            save_snapshot(out, model, step, run_cfg)
         if step % cfg.save_every == 0 or step == cfg.steps:
             save_checkpoint(out / CKPT, {"mfwm": model}, opts, step, run_cfg, rng=sampler.rng)
     bar.close()
