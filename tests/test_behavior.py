@@ -284,8 +284,11 @@ def test_wrong_domain_and_bad_inputs_are_refused(tiny_run, tmp_path):
     root, vlm = tiny_run
     with pytest.raises(ValueError, match="cheetah task but the world model .* walker"):
         behave(_cfg(root, tmp_path / "x", task="cheetah_run"), progress=False, embedder=vlm)
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(FileNotFoundError, match="nothing: not a pre-training run folder nor a shipped model"):
         behave(_cfg(root, tmp_path / "x", run=str(tmp_path / "nothing")), progress=False, embedder=vlm)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        behave(_cfg(root, tmp_path / "x", run=str(tmp_path / "empty")), progress=False, embedder=vlm)
     with pytest.raises(FileNotFoundError, match="missing.mp4"):
         behave(_cfg(root, tmp_path / "x", video=str(tmp_path / "missing.mp4")), progress=False, embedder=vlm)
     with pytest.raises(ValueError, match="unknown behavior config fields"):
@@ -306,8 +309,13 @@ def test_cli_behave_and_eval(tiny_run, tmp_path, capsys):
     video = tmp_path / "ep.mp4"
     assert main(["eval", str(out), "--episodes", "1", "--video", str(video), "--seed", "3"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["task"] == "walker_walk" and report["seed"] == 3 and len(report["normalized"]) == 1
+    # evaluation seed 3 -> env seeds 10300 + i (disjoint from other seeds' and from the collected episodes)
+    assert report["task"] == "walker_walk" and report["seed"] == 10300 and len(report["normalized"]) == 1
     assert video.is_file() and (out / "eval_walker_walk_seed3.json").is_file()
+    assert not report["posterior_sample"]
+    assert main(["eval", str(out), "--episodes", "1", "--seed", "3", "--posterior-sample"]) == 0
+    sampled = json.loads(capsys.readouterr().out)
+    assert sampled["posterior_sample"] and (out / "eval_walker_walk_seed3_sample.json").is_file()
     assert main(["eval", str(out), "--task", "cheetah_run", "--episodes", "1"]) == 2
     assert "cheetah" in capsys.readouterr().err
     assert main(["behave", str(root / "mfwm"), "--task", "cheetah_run", "--out", str(tmp_path / "y"),

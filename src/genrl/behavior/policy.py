@@ -20,12 +20,14 @@ from pathlib import Path
 from genrl.behavior.actor_critic import ActorCritic
 from genrl.behavior.agent import WorldModelPolicy
 from genrl.behavior.config import BehaviorConfig, from_dict
+from genrl.behavior.oracle import OracleRewardHead
 from genrl.behavior.reward import PromptTarget
 from genrl.envs.registry import split_task
-from genrl.envs.rollout import evaluate
+from genrl.envs.rollout import eval_seed, evaluate
 from genrl.mfwm.model import MFWM
 from genrl.mfwm.pretrain import CKPT as MFWM_CKPT
 from genrl.mfwm.pretrain import load_pretrained
+from genrl.mfwm.shipped import resolve_run
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.io import write_json, write_video
@@ -39,10 +41,13 @@ VIDEO_FPS = 25.0
 def world_model_fingerprint(run: str | Path) -> dict:
     """``{"step": int, "sha256": str}`` of a pre-training run's current checkpoint (from its ``state.json``).
 
+    Args:
+        run: a pre-training run folder or a shipped model's name.
+
     Raises:
-        FileNotFoundError: no checkpoint in ``run``.
+        FileNotFoundError: no such folder or shipped model, or no checkpoint in it.
     """
-    ckpt = Path(run) / MFWM_CKPT
+    ckpt = resolve_run(run) / MFWM_CKPT
     state_file = ckpt / "state.json"
     if not state_file.is_file():  # an interrupted save leaves the complete previous one at checkpoint.old
         state_file = ckpt.with_name(ckpt.name + ".old") / "state.json"
@@ -83,8 +88,10 @@ def load_behavior(run_dir: str | Path, device: str | None = None) -> tuple[MFWM,
     model.to(dev).requires_grad_(False)
     bcfg = from_dict(cfg["behavior"])
     ac = ActorCritic(bcfg, model.wm.feat_dim, model.wm.action_dim).to(dev)
-    target = new_target(bcfg, model.wm).to(dev)
-    load_checkpoint(run_dir / CKPT, {"behavior": ac, "target": target}, {}, restore_global_rng=False)
+    modules = {"behavior": ac, "target": new_target(bcfg, model.wm).to(dev)}
+    if cfg.get("reward") == "oracle":  # stored with the run; not needed to act
+        modules["oracle"] = OracleRewardHead(model.wm.cfg.stoch, model.wm.cfg.discrete).to(dev)
+    load_checkpoint(run_dir / CKPT, modules, {}, restore_global_rng=False)
     ac.eval()
     return model, ac, cfg
 
@@ -118,7 +125,7 @@ def evaluate_and_log(model: MFWM, ac: ActorCritic, task: str, step: int, out: Pa
     was_training = ac.training
     ac.eval()
     policy = WorldModelPolicy(model.wm, ac.actor.mode, device=model.wm.device)
-    result = evaluate(policy, task, episodes=episodes, seed=seed, video_episodes=1)
+    result = evaluate(policy, task, episodes=episodes, seed=eval_seed(seed), video_episodes=1)
     ac.train(was_training)
     doc = _write_eval(result, path, out / "videos" / f"eval_{step:07d}.mp4", {"step": step})
     numbers = {"return_mean": result.mean_return, "return_std": result.std_return, "seconds": result.seconds}
@@ -132,17 +139,20 @@ def evaluate_and_log(model: MFWM, ac: ActorCritic, task: str, step: int, out: Pa
 
 def eval_policy(run_dir: str | Path, task: str | None = None, episodes: int = 10, seed: int = 0,
                 video: str | Path | None = None, out: str | Path | None = None, device: str | None = None,
-                progress: bool = False) -> dict:
+                progress: bool = False, posterior_sample: bool = False) -> dict:
     """Evaluate a behavior run in the real environment (``genrl eval``).
 
     Args:
         run_dir: behavior run folder. task: task id (default: the run's task; must be of the same domain).
-        episodes: episodes (seeds ``seed .. seed + episodes - 1``). video: write the first episode here
-            (``.mp4``/``.gif``). out: JSON report path (default ``run_dir/eval_<task>_seed<seed>.json``).
+        episodes: episodes (env seeds ``eval_seed(seed) + i``, :func:`genrl.envs.rollout.eval_seed`).
+            video: write the first episode here (``.mp4``/``.gif``). out: JSON report path (default
+            ``run_dir/eval_<task>_seed<seed>.json``, with ``_sample`` before ``.json`` for posterior samples).
+        posterior_sample: filter the observations with posterior *samples* (the official evaluation) instead of
+            modes (the default; :class:`genrl.behavior.agent.WorldModelPolicy`).
 
     Returns:
         The report: :class:`genrl.envs.rollout.EvalResult` fields (raw ``returns`` and ``normalized`` scores,
-        means, ...) plus ``policy``, ``prompt``, ``train_step`` and ``json`` (the report's path).
+        means, ...) plus ``policy``, ``prompt``, ``train_step``, ``posterior_sample`` and ``json`` (the report's path).
 
     Raises:
         ValueError: a task of another domain than the policy's, bad ``episodes``; others as :func:`load_behavior`.
@@ -155,14 +165,16 @@ def eval_policy(run_dir: str | Path, task: str | None = None, episodes: int = 10
                          "domain")
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    policy = WorldModelPolicy(model.wm, ac.actor.mode, device=model.wm.device)
-    result = evaluate(policy, task, episodes=episodes, seed=seed, video_episodes=1 if video else 0,
+    policy = WorldModelPolicy(model.wm, ac.actor.mode, device=model.wm.device, sample=posterior_sample)
+    result = evaluate(policy, task, episodes=episodes, seed=eval_seed(seed), video_episodes=1 if video else 0,
                       progress=progress)
-    out_json = Path(out) if out else Path(run_dir) / f"eval_{task}_seed{seed}.json"
+    suffix = "_sample" if posterior_sample else ""
+    out_json = Path(out) if out else Path(run_dir) / f"eval_{task}_seed{seed}{suffix}.json"
     step = json.loads((Path(run_dir) / CKPT / "state.json").read_text())["step"] if (
         Path(run_dir) / CKPT / "state.json").is_file() else None
     doc = _write_eval(result, out_json, Path(video) if video else None,
-                      {"policy": str(run_dir), "prompt": cfg.get("prompt") or cfg.get("video"), "train_step": step})
+                      {"policy": str(run_dir), "prompt": cfg.get("prompt") or cfg.get("video"), "train_step": step,
+                       "posterior_sample": posterior_sample})
     doc["json"] = str(out_json)
     return doc
 

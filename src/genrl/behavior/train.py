@@ -31,12 +31,14 @@ from genrl.behavior.actor_critic import ActorCritic
 from genrl.behavior.config import behavior_preset, to_dict
 from genrl.behavior.policy import (CKPT, evaluate_and_log, load_policy, new_target,
                                    world_model_fingerprint)
+from genrl.behavior.oracle import OracleReward, OracleRewardHead, fit_oracle
 from genrl.behavior.reward import LatentReward, build_target
 from genrl.behavior.starts import data_free_starts, offline_starts
 from genrl.data.dataset import Dataset
 from genrl.data.sampler import SequenceSampler
 from genrl.envs.registry import PROMPTS, split_task
 from genrl.mfwm.pretrain import load_pretrained
+from genrl.mfwm.shipped import is_shipped_name
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.io import write_json
@@ -44,7 +46,8 @@ from genrl.utils.guards import guarded_step
 from genrl.utils.metrics import MetricsLogger, StepTimer
 
 # config.json keys that must not change when a run is resumed
-RESUME_KEYS = ("task", "run", "world_model", "prompt", "video", "use_aligner", "data_free", "dataset", "behavior")
+RESUME_KEYS = ("task", "run", "world_model", "prompt", "video", "use_aligner", "data_free", "dataset", "behavior",
+               "reward")
 
 
 @dataclass
@@ -58,8 +61,11 @@ class BehaveConfig:
         prompt: text prompt (default: the task's Table 3 prompt, ``genrl.envs.registry.PROMPTS``).
         video: video prompt file (mp4/gif) instead of text.
         video_aligner: pass the video embedding through the aligner (official behaviour; text always uses it).
-        data_free: synthetic start states (paper 4.2); no dataset is opened.
-        dataset: dataset of the offline start states (default: the pre-training run's dataset).
+        data_free: synthetic start states (paper 4.2); no dataset is opened for starts.
+        dataset: dataset of the offline start states and of the oracle's fit (default: the pre-training run's).
+        reward: ``"genrl"`` (the prompt's latent target, paper eq. 2) or ``"oracle"``: a head fitted to the
+            dataset's true reward of ``task`` on the frozen latents (:mod:`genrl.behavior.oracle`), the ceiling of
+            the same actor-critic, starts and budget; its fit report goes to ``out/oracle.json``.
         preset: behavior preset (``paper``, ``small``, ``tiny``); ``overrides``: field -> value on top of it.
         steps: total actor-critic updates. eval_every: real-env evaluation period in updates (0: only at the
             end); eval_episodes: episodes per evaluation (0: never evaluate). log_every / save_every: in updates.
@@ -93,6 +99,10 @@ class BehaveConfig:
     vlm: str = "default"
     vlm_path: str | None = None
     device: str = "auto"
+    reward: str = "genrl"
+
+
+REWARDS = ("genrl", "oracle")
 
 
 def _check(cfg: BehaveConfig) -> None:
@@ -102,7 +112,9 @@ def _check(cfg: BehaveConfig) -> None:
         raise ValueError("prompt is empty")
     if cfg.video is not None and not Path(cfg.video).is_file():
         raise FileNotFoundError(f"video prompt {cfg.video} not found")
-    if cfg.data_free and cfg.dataset is not None:
+    if cfg.reward not in REWARDS:
+        raise ValueError(f"reward must be one of {REWARDS}, got {cfg.reward!r}")
+    if cfg.data_free and cfg.dataset is not None and cfg.reward != "oracle":
         raise ValueError("data_free runs use no dataset; drop dataset (--dataset) or data_free (--data-free)")
     for name in ("steps", "eval_every", "eval_episodes"):
         if getattr(cfg, name) < 0:
@@ -112,13 +124,19 @@ def _check(cfg: BehaveConfig) -> None:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
 
 
+def run_reference(run: str) -> str:
+    """How a behavior run names its pre-training run: a shipped model by name, a folder by absolute path."""
+    return str(run) if is_shipped_name(run) else str(Path(run).resolve())
+
+
 def _run_config(cfg: BehaveConfig, mcfg: dict, bcfg, prompt: str | None, dataset: str | None) -> dict:
     return {"kind": "genrl-behavior", "task": cfg.task, "domain": mcfg["domain"], "action_dim": mcfg["action_dim"],
-            "run": str(Path(cfg.run).resolve()), "world_model": world_model_fingerprint(cfg.run),
+            "run": run_reference(cfg.run), "world_model": world_model_fingerprint(cfg.run),
             "embedder_id": mcfg["embedder_id"], "prompt": prompt,
             "video": str(Path(cfg.video).resolve()) if cfg.video else None,
             "use_aligner": cfg.video is None or cfg.video_aligner, "data_free": cfg.data_free,
-            "dataset": str(Path(dataset).resolve()) if dataset else None, "behavior": to_dict(bcfg),
+            "dataset": str(Path(dataset).resolve()) if dataset else None, "reward": cfg.reward,
+            "behavior": to_dict(bcfg),
             "behave": asdict(cfg)}
 
 
@@ -179,9 +197,15 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
     dev = resolve_device(cfg.device)
     model.to(dev).eval().requires_grad_(False)
     wm = model.wm
-    dataset = None if cfg.data_free else (cfg.dataset or mcfg.get("pretrain", {}).get("dataset"))
-    if not cfg.data_free and not dataset:
+    needs_data = not cfg.data_free or cfg.reward == "oracle"
+    dataset = (cfg.dataset or mcfg.get("pretrain", {}).get("dataset")) if needs_data else None
+    if needs_data and not dataset:
         raise ValueError(f"{cfg.run}/config.json names no dataset; give one (--dataset) or use --data-free")
+    if needs_data and not Path(dataset).is_dir():
+        hint = (f"; the shipped model {cfg.run!r} was trained on `{mcfg['dataset_command']}`"
+                if is_shipped_name(cfg.run) and mcfg.get("dataset_command") else "")
+        raise FileNotFoundError(f"dataset {dataset} not found (give one with --dataset"
+                                f"{'' if cfg.reward == 'oracle' else ', or use --data-free'}){hint}")
     run_cfg = _run_config(cfg, mcfg, bcfg, prompt, dataset)
     out = Path(cfg.out)
     if (out / "config.json").is_file():
@@ -191,11 +215,11 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
                 raise ValueError(f"{out} holds a run with {key}={old.get(key)!r}, not {run_cfg[key]!r}; use another "
                                  "--out, or the same settings (and world model) to resume")
     sampler = None
-    if not cfg.data_free:
-        if not Path(dataset).is_dir():
-            raise FileNotFoundError(f"dataset {dataset} not found (give one with --dataset, or use --data-free)")
+    ds = None
+    if dataset is not None:
         ds = Dataset(dataset)
         ds.require_domain(mcfg["domain"])
+    if not cfg.data_free:
         sampler = SequenceSampler.from_dataset(ds, bcfg.batch_size, bcfg.batch_length, seed=cfg.seed,
                                                keys=("observation", "action", "is_first"))
     write_json(out / "config.json", run_cfg)
@@ -204,15 +228,24 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
     opts = ac.optimizers()
     rng = sampler.rng if sampler is not None else None
     step = 0
-    if has_checkpoint(out / CKPT):  # the cached target comes back with the checkpoint
-        target = new_target(bcfg, wm).to(dev)
-        state = load_checkpoint(out / CKPT, {"behavior": ac, "target": target}, opts, rng=rng)
+    modules: dict[str, torch.nn.Module] = {}
+    if has_checkpoint(out / CKPT):  # the cached target (and oracle head) come back with the checkpoint
+        modules["target"] = new_target(bcfg, wm).to(dev)
+        if cfg.reward == "oracle":
+            modules["oracle"] = OracleRewardHead(wm.cfg.stoch, wm.cfg.discrete).to(dev)
+        state = load_checkpoint(out / CKPT, {"behavior": ac, **modules}, opts, rng=rng)
         step = int(state["step"])
     else:
         emb = _prompt_embedding(cfg, mcfg, prompt, embedder)
-        target = build_target(model, emb, bcfg.starts, bcfg.horizon, run_cfg["use_aligner"],
-                              bcfg.skip_first_target, seed=cfg.seed)
-    reward_fn = LatentReward(wm, target, bcfg.score, bcfg.align_b)
+        modules["target"] = build_target(model, emb, bcfg.starts, bcfg.horizon, run_cfg["use_aligner"],
+                                         bcfg.skip_first_target, seed=cfg.seed)
+        if cfg.reward == "oracle":
+            modules["oracle"], report = fit_oracle(model, ds, cfg.task, seed=cfg.seed)
+            write_json(out / "oracle.json", report)
+    if cfg.reward == "oracle":
+        reward_fn = OracleReward(modules["oracle"])
+    else:
+        reward_fn = LatentReward(wm, modules["target"], bcfg.score, bcfg.align_b)
     policy_sample = lambda feat: ac.actor.sample(feat)[0]  # noqa: E731
     logger = MetricsLogger(out, resume_step=step)  # drops lines logged after the checkpoint
     _drop_evals_after(out, step)
@@ -247,7 +280,7 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
                 bar.set_postfix(reward=f"{last['reward_mean']:.3f}", actor=f"{last['actor_loss']:.3f}",
                                 critic=f"{last['critic_loss']:.2f}")
             if step % cfg.save_every == 0 or step == cfg.steps:
-                save_checkpoint(out / CKPT, {"behavior": ac, "target": target}, opts, step, run_cfg, rng=rng)
+                save_checkpoint(out / CKPT, {"behavior": ac, **modules}, opts, step, run_cfg, rng=rng)
             if eval_due(step):
                 last_eval = evaluate_and_log(model, ac, cfg.task, step, out, logger, cfg.eval_episodes, cfg.seed)
     finally:
@@ -261,10 +294,10 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
 def write_final_eval(out: Path, result: dict, cfg: BehaveConfig, prompt: str | None) -> Path:
     """``out/eval.json``: the final evaluation in the schema of ``genrl compare`` (:mod:`genrl.evaluation.compare`):
     the :class:`~genrl.envs.rollout.EvalResult` fields plus ``method`` (``"genrl"`` for offline start states,
-    ``"genrl-data-free"`` for data-free ones; two columns of the table), ``seed`` (the *training* seed; the
-    evaluation environments' seed is ``eval_seed``), ``prompt`` and ``steps``."""
+    ``"genrl-data-free"`` for data-free ones; ``"oracle"`` / ``"oracle-data-free"`` with the oracle reward),
+    ``seed`` (the *training* seed; the evaluation environments' seed is ``eval_seed``), ``prompt`` and ``steps``."""
     doc = {**result, "eval_seed": result.get("seed"), "seed": cfg.seed, "task": cfg.task,
-           "method": "genrl-data-free" if cfg.data_free else "genrl", "reward": None, "prompt": prompt,
+           "method": cfg.reward + ("-data-free" if cfg.data_free else ""), "reward": None, "prompt": prompt,
            "video_prompt": cfg.video, "steps": cfg.steps}
     write_json(out / "eval.json", doc)
     return out / "eval.json"
