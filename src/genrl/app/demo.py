@@ -1,4 +1,4 @@
-"""The main job end to end: ``genrl demo [--domain walker] [--preset small|tiny] [--out DIR]``.
+"""The main job end to end: ``genrl demo [--domain walker] [--preset small|tiny] [--out DIR] [--from-scratch]``.
 
 Stages, each resumable and skipped when already finished (state in ``OUT/demo_state.json``)::
 
@@ -9,6 +9,11 @@ Stages, each resumable and skipped when already finished (state in ``OUT/demo_st
     decode    text prompts (and one dataset clip as a video prompt) decoded to GIFs   (genrl decode)
     behave    behaviors from text prompts, data-free and offline, evaluated in the real env (genrl behave)
     report    OUT/report.html: scores, GIFs, loss curves, dataset, timings, versions, commands
+
+**Default path: the shipped MFWM.** When the package ships a trained MFWM for the domain (:mod:`genrl.mfwm.shipped`,
+e.g. ``walker``), ``embed`` and ``pretrain`` are skipped: the dataset is collected only for the offline start
+states, and the behaviors are learned on the shipped model. ``--from-scratch`` (or a domain without a shipped
+model) runs the full pipeline. The state and the report say which path ran.
 
 Every long stage has a progress bar with an ETA. Each underlying stage checkpoints on its own (datasets episode by
 episode, training every ``save_every`` updates), so Ctrl-C or ``kill -9`` loses at most the current checkpoint
@@ -24,7 +29,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from genrl.utils.io import write_json
@@ -58,8 +62,11 @@ class DemoPreset:
     save_every: int
 
 
-def _behaviors(domain: str) -> tuple[tuple[str, bool], ...]:
+def _behaviors(domain: str, shipped: bool = False) -> tuple[tuple[str, bool], ...]:
     if domain == "walker":
+        if shipped:  # the shipped model's time goes to more behaviors
+            return (("walker_stand", False), ("walker_lying_down", False), ("walker_walk", False),
+                    ("walker_stand", True))
         return (("walker_stand", True), ("walker_lying_down", True), ("walker_stand", False))
     from genrl.envs.registry import PROMPTS, list_tasks
 
@@ -69,18 +76,24 @@ def _behaviors(domain: str) -> tuple[tuple[str, bool], ...]:
     return ((tasks[0], True), (tasks[0], False))
 
 
-def demo_preset(name: str, domain: str) -> DemoPreset:
+def demo_preset(name: str, domain: str, shipped: bool = False) -> DemoPreset:
     """The ``small`` (CPU, ~45 min goal on 2 cores) or ``tiny`` (CI smoke test, minutes) preset for ``domain``.
+
+    ``shipped``: the default path, on the shipped MFWM (no pre-training; a smaller dataset for the offline starts,
+    more behavior updates); ``pretrain_steps`` is then unused.
 
     Raises:
         ValueError: unknown preset name.
     """
+    if name == "small" and shipped:
+        return DemoPreset(frames=30_000, workers=2, wm_preset="small", pretrain_steps=0, behave_preset="small",
+                          behave_steps=1000, eval_episodes=10, behaviors=_behaviors(domain, True), save_every=250)
     if name == "small":
         return DemoPreset(frames=50_000, workers=2, wm_preset="small", pretrain_steps=1800, behave_preset="small",
                           behave_steps=500, eval_episodes=10, behaviors=_behaviors(domain), save_every=250)
     if name == "tiny":
         return DemoPreset(frames=1_503, workers=1, wm_preset="tiny", pretrain_steps=30, behave_preset="tiny",
-                          behave_steps=20, eval_episodes=1, behaviors=_behaviors(domain), save_every=10)
+                          behave_steps=20, eval_episodes=1, behaviors=_behaviors(domain, shipped), save_every=10)
     raise ValueError(f"unknown demo preset {name!r}; valid: small, tiny")
 
 
@@ -158,6 +171,8 @@ def _stage_collect(ctx: dict) -> dict:
 def _stage_embed(ctx: dict) -> dict:
     from genrl.vlm.embed import embed_dataset
 
+    if ctx["model"] is not None:
+        return {"skipped": f"shipped model {ctx['model']!r}: no embeddings needed", "commands": []}
     summary = embed_dataset(ctx["out"] / "data", _embedder(ctx), progress=True)
     return {"summary": summary, "commands": [f"genrl embed {ctx['out'] / 'data'} --vlm default"]}
 
@@ -166,6 +181,12 @@ def _stage_pretrain(ctx: dict) -> dict:
     from genrl.mfwm.pretrain import PretrainConfig, pretrain
 
     p, out = ctx["preset"], ctx["out"]
+    if ctx["model"] is not None:
+        from genrl.mfwm.shipped import read_card
+
+        card = read_card(ctx["model"])
+        return {"skipped": f"shipped model {ctx['model']!r} ({card.get('step')} updates)", "model": ctx["model"],
+                "card": card, "commands": ["genrl models    # the shipped model and its card"]}
     vlm = _embedder(ctx)
     cfg = PretrainConfig(dataset=str(out / "data"), out=str(out / "mfwm"), embedder_id=vlm.id,
                          n_frames=vlm.n_frames, preset=p.wm_preset, steps=p.pretrain_steps, save_every=p.save_every,
@@ -180,8 +201,8 @@ def _stage_decode(ctx: dict) -> dict:
     from genrl.mfwm.decode import decode_prompt, prompt_embedding, write_decoded
     from genrl.mfwm.pretrain import load_pretrained
 
-    out = ctx["out"]
-    model, cfg = load_pretrained(out / "mfwm")
+    out, run = ctx["out"], ctx["run"]
+    model, _ = load_pretrained(run)
     model.to(ctx["device"])
     vlm = _embedder(ctx)
     files, commands = {}, []
@@ -193,15 +214,15 @@ def _stage_decode(ctx: dict) -> dict:
         emb, _ = prompt_embedding(vlm, prompt=prompt)
         frames = decode_prompt(model, emb.to(ctx["device"]), horizon=32, samples=2)
         files[prompt] = str(write_decoded(frames, out / "decoded" / f"{slug(prompt)}.gif").relative_to(out))
-        commands.append(f"genrl decode {out / 'mfwm'} --prompt \"{prompt}\" --out {out / 'decoded'}/{slug(prompt)}.gif")
+        commands.append(f"genrl decode {run} --prompt \"{prompt}\" --out {out / 'decoded'}/{slug(prompt)}.gif")
     # the project ships no human video, so a dataset clip stands in for a video prompt (its stored VLM embedding)
     ds = Dataset(out / "data")
     name = ds.names()[-1]
     ep = ds.load(name, {"observation"})
     t = min(len(ep["observation"]) - 1, 200)
-    emb = torch.from_numpy(ds.load_embedding(cfg["embedder_id"], name)[t].astype(np.float32))[None]
-    frames = decode_prompt(model, emb.to(ctx["device"]), horizon=32, samples=2, use_aligner=False)
     clip = ep["observation"][t - vlm.n_frames + 1:t + 1].transpose(0, 2, 3, 1)
+    emb = torch.as_tensor(vlm.embed_video(clip[None]), dtype=torch.float32)
+    frames = decode_prompt(model, emb.to(ctx["device"]), horizon=32, samples=2, use_aligner=False)
     files["video clip (ground truth)"] = str(write_decoded(clip[None], out / "decoded" / "clip_truth.gif")
                                              .relative_to(out))
     files["video clip (decoded)"] = str(write_decoded(frames, out / "decoded" / "clip_decoded.gif").relative_to(out))
@@ -222,13 +243,15 @@ def _stage_behave(ctx: dict) -> dict:
     for task, data_free in p.behaviors:
         name = behavior_dir(task, data_free)
         t0 = time.perf_counter()
-        cfg = BehaveConfig(run=str(out / "mfwm"), out=str(out / "behave" / name), task=task, data_free=data_free,
-                           preset=p.behave_preset, steps=p.behave_steps, eval_every=0, eval_episodes=p.eval_episodes,
+        cfg = BehaveConfig(run=str(ctx["run"]), out=str(out / "behave" / name), task=task, data_free=data_free,
+                           dataset=None if data_free else str(out / "data"), preset=p.behave_preset,
+                           steps=p.behave_steps, eval_every=0, eval_episodes=p.eval_episodes,
                            save_every=p.save_every, device=ctx["device"])
         result = behave(cfg, embedder=vlm)
         runs[name] = {"task": task, "data_free": data_free, "eval": result["eval"],
                       "seconds": time.perf_counter() - t0}
-        commands.append(f"genrl behave {out / 'mfwm'} --task {task} {'--data-free ' if data_free else ''}"
+        data = "--data-free " if data_free else f"--dataset {out / 'data'} "
+        commands.append(f"genrl behave {ctx['run']} --task {task} {data}"
                         f"--preset {p.behave_preset} --steps {p.behave_steps} --eval-every 0 "
                         f"--eval-episodes {p.eval_episodes} --out {out / 'behave' / name}")
     return {"runs": runs, "commands": commands}
@@ -246,22 +269,30 @@ RUNNERS: dict[str, Callable[[dict], dict]] = {
     "decode": _stage_decode, "behave": _stage_behave, "report": _stage_report}
 
 
-def run_demo(domain: str = "walker", preset: str = "small", out: str | Path = "runs/demo") -> dict:
+def run_demo(domain: str = "walker", preset: str = "small", out: str | Path = "runs/demo",
+             from_scratch: bool = False) -> dict:
     """Run (or resume) every stage; returns the demo state (also in ``OUT/demo_state.json``).
+
+    Args:
+        from_scratch: pre-train a new MFWM even when one is shipped for ``domain`` (see the module docstring).
 
     Raises:
         ValueError: unknown domain/preset, or ``out`` holds a demo with other settings.
     """
     from genrl.envs.registry import domain as get_domain
+    from genrl.mfwm.shipped import shipped_models
 
     get_domain(domain)  # validates the name
-    p = demo_preset(preset, domain)
+    model = None if from_scratch or domain not in shipped_models() else domain
+    p = demo_preset(preset, domain, shipped=model is not None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    state = DemoState(out, {"domain": domain, "preset": preset, **asdict(p)} | {"behaviors": [list(b) for b in
-                                                                                       p.behaviors]})
-    ctx = {"domain": domain, "preset": p, "out": out, "state": state, "device": _device()}
-    print(f"genrl demo: domain={domain} preset={preset} device={ctx['device']} out={out}", flush=True)
+    path = f"shipped model {model!r}" if model else "from scratch"
+    state = DemoState(out, {"domain": domain, "preset": preset, "path": path, **asdict(p)}
+                      | {"behaviors": [list(b) for b in p.behaviors]})
+    ctx = {"domain": domain, "preset": p, "out": out, "state": state, "device": _device(), "model": model,
+           "run": model if model else out / "mfwm"}
+    print(f"genrl demo: domain={domain} preset={preset} path={path} device={ctx['device']} out={out}", flush=True)
     for stage in STAGES:
         if state.done(stage) and stage != "report":
             print(f"[{stage}] done already ({state.data['stages'][stage]['seconds']:.0f} s) - skipped", flush=True)

@@ -131,8 +131,12 @@ def write_report(out: str | Path, state: dict) -> Path:
     """Write ``OUT/report.html`` (and its plots under ``OUT/plots``) from the demo state; returns the page's path."""
     out = Path(out)
     stages = state.get("stages", {})
-    parts = [f"<h1>GenRL demo: {html.escape(state['settings']['domain'])} "
-             f"({html.escape(state['settings']['preset'])} preset)</h1>"]
+    settings = state["settings"]
+    parts = [f"<h1>GenRL demo: {html.escape(settings['domain'])} ({html.escape(settings['preset'])} preset)</h1>",
+             f"<p>Path: <b>{html.escape(settings.get('path', 'from scratch'))}</b> "
+             + ("(behaviors learned on the MFWM shipped with the package; <code>genrl demo --from-scratch</code> "
+                "pre-trains one instead)" if settings.get("path", "").startswith("shipped") else
+                "(collect, embed and pre-train here, then learn behaviors)") + "</p>"]
     runs = stages.get("behave", {}).get("runs", {})
     if runs:
         parts += ["<h2>Scores in the real environment</h2>", _scores_table(runs),
