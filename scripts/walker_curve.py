@@ -78,7 +78,7 @@ def snapshot_metrics(args, snap: str) -> dict:
     if cache.is_file():
         return json.loads(cache.read_text())
     _, cfg = load_pretrained(snap)
-    if args.skip_snapshot_metrics:
+    if args.skip_snapshot_metrics:  # not cached: a later run without the flag measures them
         return {"snapshot": snap, "step": cfg["step"]}
     vlm = make_embedder("default")
     held = evaluate_pretrained(snap, vlm, out=cache.parent / "pretrain_eval", dataset=args.dataset)
@@ -185,11 +185,14 @@ def main() -> None:
     p.add_argument("--work", default="runs/curve")
     p.add_argument("--out", default="docs/results/walker_curve")
     p.add_argument("--skip-snapshot-metrics", action="store_true", help="no held-out MSEs / reward-check")
+    p.add_argument("--summarize-only", action="store_true", help="start no run: tabulate the finished ones")
     args = p.parse_args()
     jobs = [(s, t, r, seed, False) for s in args.snapshots for t in args.tasks for r in args.rewards
             for seed in args.seeds]
     jobs += [(s, t, "genrl", seed, True) for s in args.snapshots for t in args.tasks for seed in args.seeds
              if args.data_free]
+    if args.summarize_only:  # only the finished runs of the grid
+        jobs = [j for j in jobs if (run_dir(Path(args.work), *j) / "eval.json").is_file()]
     with ThreadPoolExecutor(args.parallel) as pool:
         runs = list(pool.map(lambda j: behave(args, *j), jobs))
     snaps = [snapshot_metrics(args, s) for s in args.snapshots]
