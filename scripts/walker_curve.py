@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from genrl.evaluation.compare import mean_stderr
 
 GENRL = [sys.executable, "-m", "genrl.app.cli"]
 
@@ -92,15 +93,6 @@ def snapshot_metrics(args, snap: str) -> dict:
     return doc
 
 
-def mean_se(values: list[float]) -> tuple[float, float]:
-    """Mean and standard error (over seeds; 0 for one seed)."""
-    m = sum(values) / len(values)
-    if len(values) < 2:
-        return m, 0.0
-    var = sum((v - m) ** 2 for v in values) / (len(values) - 1)
-    return m, math.sqrt(var / len(values))
-
-
 def summarize(snaps: list[dict], runs: list[dict], budgets: list[int]) -> list[dict]:
     """One row per snapshot x task x reward x start x budget: mean ± s.e. over seeds of the normalized score."""
     rows = []
@@ -112,7 +104,8 @@ def summarize(snaps: list[dict], runs: list[dict], budgets: list[int]) -> list[d
                 vals = [r["evals"][b]["mean"] for r in group if b in r["evals"]]
                 if not vals:
                     continue
-                m, se = mean_se(vals)
+                m, se = mean_stderr(vals)
+                se = se or 0.0  # one seed: no error bar
                 rows.append({"pretrain_step": s["step"], "task": key[0], "reward": key[1], "data_free": key[2],
                              "behavior_updates": b, "mean": m, "se": se, "seeds": len(vals),
                              "wallclock_min": [round(r["wallclock_s"] / 60, 1) for r in group if r["wallclock_s"]]})

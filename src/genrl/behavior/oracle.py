@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from genrl.behavior.starts import episode_posterior_modes
 from genrl.data.dataset import Dataset, DatasetError
 from genrl.envs.registry import split_task
 from genrl.mfwm.model import MFWM
@@ -83,9 +84,7 @@ def posterior_steps(model: MFWM, ds: Dataset, names: Sequence[str], task: str) -
             raise DatasetError(f"{ds.episode_path(ep_name)}: no true reward of {task} (task_rewards/task_names, "
                                "written by `genrl collect`)")
         col = [str(t) for t in ep["task_names"]].index(name)
-        batch = {k: torch.from_numpy(np.asarray(ep[k]))[None] for k in ("observation", "action", "is_first")}
-        post, _ = model.wm.observe(batch, sample=False)
-        zs.append(post["stoch"][0].round().to(torch.uint8).cpu())
+        zs.append(episode_posterior_modes(model.wm, ep))
         rs.append(torch.from_numpy(np.asarray(ep["task_rewards"][:, col], np.float32)))
     return torch.cat(zs), torch.cat(rs)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -109,4 +110,17 @@ def data_free_starts(model: MFWM, n: int, policy: Callable[[torch.Tensor], torch
     return {k: v.float() for k, v in state.items()}
 
 
-__all__ = ["offline_starts", "data_free_starts", "connector_latents"]
+@torch.no_grad()
+def episode_posterior_modes(wm: WorldModel, episode: dict) -> torch.Tensor:
+    """Posterior ``z`` modes of a whole episode filtered from its first frame -> uint8 one-hot ``[T, S, D]`` (CPU).
+
+    Args:
+        episode: a loaded episode with ``observation`` uint8 ``[T, 3, H, W]``, ``action`` ``[T, A]`` and
+            ``is_first`` ``[T]`` (numpy, as :meth:`genrl.data.dataset.Dataset.load` returns them).
+    """
+    batch = {k: torch.from_numpy(np.asarray(episode[k]))[None] for k in ("observation", "action", "is_first")}
+    post, _ = wm.observe(batch, sample=False)
+    return post["stoch"][0].round().to(torch.uint8).cpu()
+
+
+__all__ = ["offline_starts", "data_free_starts", "connector_latents", "episode_posterior_modes"]

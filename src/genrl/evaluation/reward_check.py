@@ -38,6 +38,7 @@ import torch
 
 from genrl.baselines.rewards import image_embedder_id, label_rewards
 from genrl.behavior.reward import LatentReward, build_target
+from genrl.behavior.starts import episode_posterior_modes
 from genrl.data.dataset import Dataset, DatasetError
 from genrl.data.split import split_names
 from genrl.envs.registry import PROMPTS
@@ -96,10 +97,7 @@ def posterior_windows(model: MFWM, ds: Dataset, names: Sequence[str], size: int)
     """
     out, index = [], []
     for name in names:
-        ep = ds.load(name, {"observation", "action", "is_first"})
-        batch = {k: torch.from_numpy(np.asarray(v))[None] for k, v in ep.items()}
-        post, _ = model.wm.observe(batch, sample=False)
-        stoch = post["stoch"][0].round().to(torch.uint8).cpu()
+        stoch = episode_posterior_modes(model.wm, ds.load(name, {"observation", "action", "is_first"}))
         for s in windows(len(stoch), size):
             out.append(stoch[s:s + size])
             index.append((name, int(s)))

@@ -173,15 +173,27 @@ def _run_config(cfg: PretrainConfig, ds: Dataset, embed_dim: int) -> dict:
             "world_model": to_dict(wm_cfg), "pretrain": asdict(cfg)}
 
 
+# run-config keys that fix the model's shape and inputs: a resumed run or an --init model must agree on them
+MODEL_KEYS = ("domain", "action_dim", "embedder_id", "embed_dim", "world_model")
+
+
+def _model_mismatch(old: dict, new: dict) -> tuple[str | None, object]:
+    """The first of :data:`MODEL_KEYS` on which two run configs differ and its value in ``old`` (None, None if
+    they agree)."""
+    for key in MODEL_KEYS:
+        if old[key] != new[key]:
+            return key, old[key]
+    return None, None
+
+
 def _load_init(init: str, model: MFWM, run_cfg: dict) -> int:
     """Load the weights of run/shipped model ``init`` into ``model``; returns its update count."""
     from genrl.mfwm.shipped import resolve_run
 
     folder = resolve_run(init)
-    old = json.loads((folder / "config.json").read_text())
-    for key in ("domain", "action_dim", "embedder_id", "embed_dim", "world_model"):
-        if old[key] != run_cfg[key]:
-            raise DatasetError(f"--init {init}: that model has {key}={old[key]!r}, this run {run_cfg[key]!r}")
+    key, old = _model_mismatch(json.loads((folder / "config.json").read_text()), run_cfg)
+    if key:
+        raise DatasetError(f"--init {init}: that model has {key}={old!r}, this run {run_cfg[key]!r}")
     state = load_checkpoint(folder / CKPT, {"mfwm": model}, {}, restore_global_rng=False)
     return int(state["step"])
 
@@ -204,11 +216,10 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
                            f"`genrl embed {ds.root} --vlm ...` first (stored ids: {ds.embeddings_ids()})")
     run_cfg = _run_config(cfg, ds, embed_dim)
     if (out / "config.json").is_file():
-        old = json.loads((out / "config.json").read_text())
-        for key in ("domain", "action_dim", "embedder_id", "embed_dim", "world_model"):
-            if old[key] != run_cfg[key]:
-                raise DatasetError(f"{out} holds a run with {key}={old[key]!r}, not {run_cfg[key]!r}; use another "
-                                   "--out or the same settings to resume")
+        key, old = _model_mismatch(json.loads((out / "config.json").read_text()), run_cfg)
+        if key:
+            raise DatasetError(f"{out} holds a run with {key}={old!r}, not {run_cfg[key]!r}; use another "
+                               "--out or the same settings to resume")
     write_json(out / "config.json", run_cfg)
     torch.manual_seed(cfg.seed)
     wm_cfg = from_dict(run_cfg["world_model"])

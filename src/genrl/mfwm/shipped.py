@@ -108,7 +108,8 @@ def export_model(run: str | os.PathLike, name: str, card: dict, out_root: str | 
         raise ValueError(f"model name {name!r}: use letters, digits, '_' and '-' only")
     model, cfg = load_pretrained(run)
     step = cfg.pop("step")
-    command = (card.get("data") or {}).get("command") if isinstance(card.get("data"), dict) else None
+    data = card.get("data")
+    command = data.get("command") if isinstance(data, dict) else None
     if command:  # behave's hint when the default dataset (cfg["pretrain"]["dataset"]) is missing
         cfg["dataset_command"] = command
     root = Path(out_root) if out_root is not None else WEIGHTS_DIR
