@@ -27,12 +27,13 @@ from safetensors.torch import load_file, save_file
 from genrl.behavior.actor_critic import imagine
 from genrl.behavior.config import behavior_preset
 from genrl.behavior.oracle import OracleReward, OracleRewardHead, fit_oracle
-from genrl.behavior.policy import load_behavior
+from genrl.behavior.policy import load_behavior, world_model_fingerprint
 from genrl.behavior.reward import LatentReward, build_target
 from genrl.data.dataset import Dataset
 from genrl.data.sampler import SequenceSampler
 from genrl.envs.registry import PROMPTS, split_task
 from genrl.mfwm.decode import prompt_embedding
+from genrl.mfwm.model import MFWM
 from genrl.mfwm.pretrain import load_pretrained
 from genrl.vlm.registry import make_embedder
 
@@ -53,6 +54,22 @@ def expert_windows(ds: Dataset, task: str, n: int, length: int, seed: int) -> di
         obs.append(ep["observation"][sl]), act.append(ep["action"][sl]), first.append(ep["is_first"][sl])
     return {"observation": torch.from_numpy(np.stack(obs)), "action": torch.from_numpy(np.stack(act)).float(),
             "is_first": torch.from_numpy(np.stack(first))}
+
+
+def cached_oracle(model: MFWM, run: str, ds: Dataset, task: str, seed: int = 0) -> OracleReward:
+    """The oracle reward of ``task`` fitted on ``model`` (:func:`fit_oracle`), cached under ``runs/`` by the
+    world model's checkpoint sha256, the task and the seed (the fit takes minutes)."""
+    sha = world_model_fingerprint(run)["sha256"][:12]
+    cache = Path(f"runs/diag_oracle_{sha}_{task}_{seed}.safetensors")
+    head = OracleRewardHead(model.wm.cfg.stoch, model.wm.cfg.discrete)
+    if cache.is_file():
+        head.load_state_dict(load_file(str(cache)))
+    else:
+        head, rep = fit_oracle(model, ds, task, seed=seed)
+        print(f"oracle fit: check spearman {rep['check_spearman']:.3f}")
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        save_file(head.state_dict(), str(cache))
+    return OracleReward(head)
 
 
 def main() -> None:
@@ -81,16 +98,7 @@ def main() -> None:
     target = build_target(model, emb, bcfg.starts, H, True, seed=a.seed)
     genrl = LatentReward(wm, target, a.score, a.align_b)
     ds = Dataset(a.dataset)
-    cache = Path(f"runs/diag_oracle_{a.task}_{a.seed}.safetensors")
-    if cache.is_file():  # the fit takes minutes; reuse it (same model, dataset and seed)
-        oracle_head = OracleRewardHead(wm.cfg.stoch, wm.cfg.discrete)
-        oracle_head.load_state_dict(load_file(str(cache)))
-    else:
-        oracle_head, rep = fit_oracle(model, ds, a.task, seed=a.seed)
-        print(f"oracle fit: check spearman {rep['check_spearman']:.3f}")
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        save_file(oracle_head.state_dict(), str(cache))
-    oracle = OracleReward(oracle_head)
+    oracle = cached_oracle(model, a.run, ds, a.task, a.seed)
     if a.starts == "expert":
         win = expert_windows(ds, a.task, a.n, H, a.seed)
     else:

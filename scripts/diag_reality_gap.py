@@ -18,18 +18,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 from genrl.behavior.actor_critic import ActorCritic, imagine
 from genrl.behavior.config import from_dict
 from genrl.behavior.reward import LatentReward
 from genrl.utils.checkpoint import load_checkpoint
-from genrl.behavior.oracle import OracleReward, OracleRewardHead, fit_oracle
 from genrl.behavior.policy import CKPT, load_behavior, new_target
 from genrl.data.dataset import Dataset
 from genrl.envs.registry import make
 from genrl.envs.rollout import eval_seed
 from genrl.behavior.agent import WorldModelPolicy
+
+from diag_imagination import cached_oracle  # scripts/ is on sys.path when this script runs
 
 
 def main() -> None:
@@ -45,14 +45,7 @@ def main() -> None:
     for run in a.runs:
         model, ac, cfg = load_behavior(run, "cpu")
         wm, task = model.wm, cfg["task"]
-        cache = Path(f"runs/diag_oracle_{task}_0.safetensors")
-        head = OracleRewardHead(wm.cfg.stoch, wm.cfg.discrete)
-        if cache.is_file():
-            head.load_state_dict(load_file(str(cache)))
-        else:
-            head, _ = fit_oracle(model, Dataset(a.dataset), task, seed=0)
-            save_file(head.state_dict(), str(cache))
-        oracle = OracleReward(head)
+        oracle = cached_oracle(model, cfg["run"], Dataset(a.dataset), task)
         if cfg.get("reward") == "genrl":  # the run's own cached prompt target, for the GenRL reward columns
             bcfg = from_dict(cfg["behavior"])
             mods = {"behavior": ActorCritic(bcfg, wm.feat_dim, wm.action_dim), "target": new_target(bcfg, wm)}
