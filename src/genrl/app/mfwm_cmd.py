@@ -7,6 +7,7 @@ Usage::
     genrl decode runs/walker_mfwm --prompt "lying on the back" --out lying.gif
     genrl decode runs/walker_mfwm --video prompt.mp4 --out video.gif [--video-aligner]
     genrl pretrain-eval runs/walker_mfwm [--video-prompts DIR]     # held-out metrics + pictures in RUN/eval
+    genrl import-official genrl_stickman_500k_2.pt --official-code DIR --out runs/stickman_official
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ def add_parser(subparsers) -> None:
     e.add_argument("--batches", type=int, default=4, help="held-out batches of 16 sequences")
     e.add_argument("--dataset", default=None, help="dataset folder (default: the run's)")
     e.set_defaults(func=cmd_pretrain_eval)
+    i = subparsers.add_parser("import-official", help="convert an official GenRL snapshot (.pt) into a pre-training "
+                              "run folder (unpickles: trusted files only)")
+    i.add_argument("snapshot", help="official snapshot, e.g. genrl_stickman_500k_2.pt (a pickle: it runs code when "
+                   "loaded, so convert only files you trust)")
+    i.add_argument("--official-code", required=True, metavar="DIR", help="checkout of the official code "
+                   "(mazpie/genrl; the folder with agent/genrl.py), put on sys.path only to unpickle")
+    i.add_argument("--out", required=True, help="new run folder (config.json + checkpoint/)")
+    i.add_argument("--domain", default=None, help="embodiment (default: from the snapshot's task)")
+    i.add_argument("--keep-reward-head", action="store_true", help="keep the world model's reward head (unused by "
+                   "GenRL; without it the config is the paper preset)")
+    i.set_defaults(func=cmd_import_official)
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -95,6 +107,19 @@ def cmd_decode(args: argparse.Namespace) -> int:
     frames = decode_prompt(model, emb, args.horizon, use_aligner=use_aligner, samples=args.samples)
     path = write_decoded(frames, args.out)
     print(json.dumps({**info, "aligner": use_aligner, "out": str(path)}))
+    return 0
+
+
+def cmd_import_official(args: argparse.Namespace) -> int:
+    import sys
+
+    from genrl.mfwm.import_official import TRUST_WARNING, import_official
+
+    print(f"note: {TRUST_WARNING}", file=sys.stderr)
+    cfg = import_official(args.snapshot, args.official_code, args.out, domain=args.domain,
+                          reward_head=args.keep_reward_head)
+    print(json.dumps({"out": args.out, "domain": cfg["domain"], "embedder_id": cfg["embedder_id"],
+                      "official_step": cfg["imported_from"]["official_step"]}))
     return 0
 
 

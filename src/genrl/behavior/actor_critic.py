@@ -1,4 +1,5 @@
-"""Actor-critic trained in imagination by dynamics backpropagation (paper section 3.2, appendix B; reference 7).
+"""Actor-critic trained in imagination by dynamics backpropagation (paper section 3.2, appendix B; official
+``agent/dreamer.py`` ``ActorCritic``).
 
 DreamerV3 (v1, January 2023) style, as in the official GenRL code:
 
@@ -7,9 +8,11 @@ DreamerV3 (v1, January 2023) style, as in the official GenRL code:
   was trained on actions in that range; the gradient is the unclipped sample's). Evaluation action = ``tanh(mu)``.
 * :class:`Critic`: MLP -> 255 twohot logits over symlog bins in ``[-20, 20]``, zero-initialised output layer; a
   slow (target) critic, hard-copied at the first update and every ``slow_critic_every`` updates, provides the
-  values of the lambda-returns.
-* :func:`lambda_returns`: ``R_i = r_i + gamma [(1 - lambda) v_{i+1} + lambda R_{i+1}]``, ``R_H = v_H`` (reference 7.4;
-  ``r_i`` is the reward of imagined state ``i``, so ``v_i`` estimates the return *including* ``r_i``).
+  values of the lambda-returns. The copy is taken *before* updates 0, 100, ... (the official
+  ``ActorCritic.update_slow_target`` copies *after* them: a one-update shift, deliberate, see the README).
+* :func:`lambda_returns`: ``R_i = r_i + gamma [(1 - lambda) v_{i+1} + lambda R_{i+1}]``, ``R_H = v_H`` (official
+  ``agent/dreamer_utils.py`` ``lambda_return``; ``r_i`` is the reward of imagined state ``i``, so ``v_i`` estimates
+  the return *including* ``r_i``).
 * :class:`ReturnNormalizer`: EMA (``alpha = 0.01``, starting at 0, no bias correction) of the 5 % / 95 % return
   percentiles; ``R~ = (R - P5) / max(1, P95 - P5)``.
 * Actor loss ``-mean_{i=1..H-1} R~_i`` (minus ``actor_entropy`` x entropy), gradients through the rewards, the
@@ -109,7 +112,7 @@ class Critic(nn.Module):
 
 
 def lambda_returns(reward: torch.Tensor, value: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
-    """Lambda-returns of trajectories (reference 7.4; paper appendix B).
+    """Lambda-returns of trajectories (paper appendix B; official ``agent/dreamer_utils.py`` ``lambda_return``).
 
     ``R_{T-1} = v_{T-1}``; ``R_i = r_i + gamma [(1 - lam) v_{i+1} + lam R_{i+1}]`` for ``i = T-2 .. 0``.
 
@@ -130,7 +133,7 @@ def lambda_returns(reward: torch.Tensor, value: torch.Tensor, gamma: float, lam:
 
 
 class ReturnNormalizer(nn.Module):
-    """EMA of return percentiles (DreamerV3 v1 "reward EMA"; reference 7.4).
+    """EMA of return percentiles (DreamerV3 v1 "reward EMA"; official ``agent/dreamer_utils.py`` ``RewardEMA``).
 
     Args:
         low, high: percentiles as fractions (0.05, 0.95). alpha: EMA rate (0.01). min_scale: scale floor (1).
@@ -181,7 +184,7 @@ def make_adam(module: nn.Module, lr: float, eps: float, weight_decay: float) -> 
 
 def imagine(wm: WorldModel, policy: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], start: State,
             horizon: int) -> tuple[State, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Roll the policy out in the world model's prior (reference 7.3).
+    """Roll the policy out in the world model's prior (official ``agent/dreamer.py`` ``WorldModel.imagine``).
 
     Step 0 is the (detached) start state; for ``i = 1 .. H``: ``a_i ~ pi(. | sg(feat_{i-1}))``,
     ``s_i = img_step(s_{i-1}, a_i)`` with sampled (straight-through) ``z``.
@@ -255,7 +258,8 @@ class ActorCritic(nn.Module):
 
     def update(self, wm: WorldModel, reward_fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
                start: State, opts: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
-        """One actor update then one critic update from ``start`` states ``[N, ...]`` (reference 7.4 order).
+        """One actor update then one critic update from ``start`` states ``[N, ...]`` (official
+        ``ActorCritic.update`` order).
 
         Args:
             wm: the frozen world model. reward_fn: imagined ``stoch [N, T, S, D]`` -> ``(reward [N, T], offsets

@@ -1,8 +1,8 @@
 """The GenRL agent acting in the real environment: pixels -> world-model posterior -> actor (paper section 4).
 
-At evaluation time the policy learned in imagination acts from pixels through the world model (reference
-section 10): each agent step the image is encoded and filtered by the RSSM posterior, and the actor maps the
-latent features to an action (the actor's *mean*). :class:`WorldModelPolicy` implements
+At evaluation time the policy learned in imagination acts from pixels through the world model (official
+``agent/dreamer.py`` ``DreamerAgent.act``): each agent step the image is encoded and filtered by the RSSM posterior,
+and the actor maps the latent features to an action (the actor's *mean*). :class:`WorldModelPolicy` implements
 :class:`genrl.envs.rollout.BatchPolicy`, so it plugs into :func:`genrl.envs.rollout.evaluate`.
 
 Action convention (same as :meth:`genrl.worldmodel.rssm.RSSM.obs_step` and the training batches): the action

@@ -1,14 +1,15 @@
 """The GenRL reward: latent trajectory matching against a prompt's target sequence (paper eq. 2, appendix E;
-reference 6).
+official ``tools/genrl_utils.py`` ``video_text_reward``/``compute_reward``).
 
-1. **Target** (:func:`build_target`, reference 6.1): the prompt embedding (text: through the aligner; video:
-   without it unless asked) is repeated for ``H + 2`` steps and rolled out by the connector taking the *mode* of
-   every prior (paper appendix B: "we use the mode ... to improve stability"); the first state is dropped
-   (``skip_first_target``), leaving ``H + 1`` target states per row. Each row has its own sampled initial ``z``
-   (the connector's learned initial state is sampled). Computed once per run with a fixed seed and stored in the
-   behavior checkpoint (:class:`PromptTarget` buffers), so a resumed run uses the very same target.
-2. **Per-state score** (:func:`score_pairs`, reference 6.2): ``u = g(z_imag)``, ``v = g(z_target)`` with ``g`` the
-   first Linear layer of the world model's image decoder applied to the flat one-hot ``z`` (``h`` is ignored), and
+1. **Target** (:func:`build_target`, official ``video_text_reward``): the prompt embedding (text: through the aligner;
+   video: without it unless asked) is repeated for ``H + 2`` steps and rolled out by the connector taking the *mode*
+   of every prior (paper appendix B: "we use the mode ... to improve stability"); the first state is dropped
+   (``skip_first_target``), leaving ``H + 1`` target states per row. Each row has its own sampled initial ``z`` (the
+   connector's learned initial state is sampled). Computed once per run with a fixed seed and stored in the behavior
+   checkpoint (:class:`PromptTarget` buffers), so a resumed run uses the very same target.
+2. **Per-state score** (:func:`score_pairs`, official ``compute_reward``): ``u = g(z_imag)``, ``v = g(z_target)`` with
+   ``g`` the first Linear layer of the world model's image decoder applied to the flat one-hot ``z`` (``h`` is
+   ignored), and
 
    * ``"cosine"``: ``<u, v> / (|u| |v|)`` (paper eq. 2);
    * ``"max_cosine"``: ``<u, v> / max(|u|, |v|)^2 = cos(u, v) * min(|u|,|v|) / max(|u|,|v|)`` (official code).
@@ -17,15 +18,16 @@ reference 6).
    uses ``max_cosine``; it is a cosine that also penalises a norm mismatch between the two projections, so two
    states pointing in the same direction but with different magnitudes (e.g. very different pixel energy after
    decoding) are not rewarded fully. Plain ``cosine`` is the paper's equation and is one ``--score cosine`` away.
-3. **Best-matching temporal alignment** (:func:`best_offsets`, paper appendix E, reference 6.3): the first ``b``
-   target states are compared with every ``b``-step window of the imagined trajectory (offsets
-   ``k = 0 .. T - b``, *including* the last one, which the official loop skips: reference 15.8); the best offset
-   ``k*`` per trajectory re-indexes the target, ``tau(t) = clamp(t - k*, 0, T_target - 1)``: imagined states before
-   ``k*`` are compared with the first target state, later ones with the correspondingly shifted target.
+3. **Best-matching temporal alignment** (:func:`best_offsets`, paper appendix E, official ``align_sequence``): the
+   first ``b`` target states are compared with every ``b``-step window of the imagined trajectory (offsets
+   ``k = 0 .. T - b``, *including* the last one, which the official loop ``range(T - n_frames)`` skips); the best
+   offset ``k*`` per trajectory re-indexes the target, ``tau(t) = clamp(t - k*, 0, T_target - 1)``: imagined states
+   before ``k*`` are compared with the first target state, later ones with the correspondingly shifted target.
 
 The reward of imagined state ``t`` is ``r_t = score(g(z_t), g(z*_{tau(t)}))``, float32 ``[N, H + 1]``, differentiable
 with respect to the imagined ``z`` (straight-through samples), hence with respect to the actions through the world
-model's dynamics (reference 6.4). No reward normalisation (reference 15.14).
+model's dynamics (official ``ActorCritic.update``). No reward normalisation (the official
+``StreamNorm`` with momentum 1 is the identity).
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ class PromptTarget(nn.Module):
 @torch.no_grad()
 def build_target(model: MFWM, emb: torch.Tensor, rows: int, horizon: int, use_aligner: bool = True,
                  skip_first: bool = True, seed: int = 0) -> PromptTarget:
-    """Roll a prompt embedding out into target latent states (reference 6.1).
+    """Roll a prompt embedding out into target latent states (official ``video_text_reward``).
 
     Args:
         model: the (frozen) MFWM.
@@ -152,7 +154,7 @@ def build_target(model: MFWM, emb: torch.Tensor, rows: int, horizon: int, use_al
         rows: target trajectories (the number of imagination starts per update).
         horizon: imagination horizon ``H``; the target has ``H + 1`` states.
         use_aligner: map the embedding through the aligner first (text: always; video: optional).
-        skip_first: roll out ``H + 2`` steps and drop the first state (reference ``skip_first_target``).
+        skip_first: roll out ``H + 2`` steps and drop the first state (official ``skip_first_target``).
         seed: seed of the sampled initial ``z`` of each row (the global torch RNG is left untouched).
 
     Returns:

@@ -1,10 +1,11 @@
-"""Representation aligner ``f(e_l) -> e_v`` (paper section 3.1; reference section 5).
+"""Representation aligner ``f(e_l) -> e_v`` (paper section 3.1; official ``agent/video_utils.py``
+``UNetDenoiser``).
 
 Language embeddings are treated as "noisy" vision embeddings (multimodality gap), so the aligner is trained to map
 *noisy vision embeddings* back to the clean ones; it never sees text during training. At inference, text
 embeddings (and, optionally, video embeddings) go through it before the connector.
 
-Architecture: a residual MLP U-Net (``UNetDenoiser(D, D/2, n_layers=2)`` of the reference): two down blocks
+Architecture: a residual MLP U-Net (official ``UNetDenoiser(D, D/2, n_layers=2)``): two down blocks
 ``D -> D -> D/2``, two middle blocks at ``D/2`` (the bottleneck, half the embedding size), two up blocks on
 skip-concatenations back to ``D``. The output is L2-normalized by :meth:`Aligner.forward`.
 """
@@ -17,7 +18,8 @@ import torch.nn.functional as F
 
 
 class ResidualLinear(nn.Module):
-    """``y = act(norm(Linear(x))) + P(x)`` with ``P`` = identity if ``in == out`` else a Linear (reference 5.1)."""
+    """``y = act(norm(Linear(x))) + P(x)`` with ``P`` = identity if ``in == out`` else a Linear (official
+    ``ResidualLinear``)."""
 
     def __init__(self, d_in: int, d_out: int, norm: bool = True, act: bool = True):
         super().__init__()
@@ -31,7 +33,7 @@ class ResidualLinear(nn.Module):
 
 
 class Aligner(nn.Module):
-    """Residual MLP U-Net, float ``[..., D] -> [..., D]`` L2-normalized (reference 5.1).
+    """Residual MLP U-Net, float ``[..., D] -> [..., D]`` L2-normalized (official ``UNetDenoiser`` + ``F.normalize``).
 
     Args:
         dim: VLM embedding size ``D`` (bottleneck ``D // 2``).
@@ -59,10 +61,11 @@ class Aligner(nn.Module):
 
 
 def lafite_noise(e: torch.Tensor, level: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``normalize((1 - level) * e + level * eps / |eps|)`` with ``eps ~ N(0, I)`` per row (reference 5.2).
+    """``normalize((1 - level) * e + level * eps / |eps|)`` with ``eps ~ N(0, I)`` per row (official
+    ``VideoSSM.update``, ``clip_lafite_noise``).
 
     Args:
-        e: float ``[..., D]`` (unit-norm embeddings). level: noise mix in [0, 1] (0.5 in the reference).
+        e: float ``[..., D]`` (unit-norm embeddings). level: noise mix in [0, 1] (0.5 in the official config).
     """
     eps = torch.randn(e.shape, generator=generator, device=e.device, dtype=torch.float32)
     noisy = (1 - level) * e.float() + level * F.normalize(eps, dim=-1)
@@ -71,7 +74,8 @@ def lafite_noise(e: torch.Tensor, level: float = 0.5, generator: torch.Generator
 
 def aligner_loss(aligner: Aligner, e: torch.Tensor, level: float = 0.5,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """``1 - mean cos(aligner(noisy e), e)`` over all rows (reference 5.3); ``e`` is ``[..., D]``, detached.
+    """``1 - mean cos(aligner(noisy e), e)`` over all rows (official ``VideoSSM.update``); ``e`` is ``[..., D]``,
+    detached.
 
     Rows whose embedding is all zeros (official files' padding) are excluded.
     """

@@ -1,14 +1,16 @@
-"""Latent connector ``p(s_{t:t+k} | e)``: VLM embedding -> world-model latent trajectory (paper eq. 2; reference 4).
+"""Latent connector ``p(s_{t:t+k} | e)``: VLM embedding -> world-model latent trajectory (paper eq. 2;
+official ``agent/video_utils.py`` ``VideoSSM``).
 
 A second sequence model with the world model's sizes (paper appendix: "same hyperparameters and architecture as
 the sequential dynamics") that takes the rescaled VLM embedding ``sqrt(D) * e`` in place of the action and has a
 learned initial state computed from the embedding. Prior path only: it never sees images.
 
-Training (reference 4.2-4.3): embedding chunks of ``k`` steps (each step of chunk j gets the embedding of the
+Training (official ``VideoSSM.update``): embedding chunks of ``k`` steps (each step of chunk j gets the embedding of the
 window ending at the chunk's last step), teacher forcing with the *detached* world-model posterior sample
 ``z_{t-1}``, loss ``KL[p_conn(s_t | s_{t-1}, e) || sg(q(s_t | x_t))]`` (the paper's direction), no free bits. The
 official code's 8 always-zero "temporal one-hot" inputs are dropped (they carry nothing), so the input is ``D``-d.
-The connector is updated exactly once per batch (the official code updates it twice by accident, reference 15.1).
+The connector is updated exactly once per batch (the official ``train.py`` updates it twice per batch by
+accident: once inside ``WorldModel.update``, once more when ``train_connector`` is set).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from genrl.worldmodel.rssm import RSSM
 
 def chunk_embeddings(emb: torch.Tensor, k: int) -> torch.Tensor:
     """Per-step embeddings ``[B, T, D]`` -> chunked ``[B, T, D]``: step t gets the embedding at index
-    ``min(k * (t // k) + k - 1, T - 1)`` (the clip ending at its chunk's last step; reference 4.2)."""
+    ``min(k * (t // k) + k - 1, T - 1)`` (the clip ending at its chunk's last step; official ``VideoSSM.update``)."""
     T = emb.shape[1]
     idx = torch.clamp((torch.arange(T, device=emb.device) // k) * k + k - 1, max=T - 1)
     return emb[:, idx]
@@ -37,8 +39,8 @@ class Connector(nn.Module):
     Args:
         cfg: the world model's config (deter/hidden/stoch/discrete/unimix are shared).
         embed_dim: VLM embedding size ``D``. n_frames: VLM clip length ``k`` (chunk size).
-        rescale: multiply embeddings by ``sqrt(D)`` (reference 4.1: ~unit-variance coordinates).
-        kl_balance: weight of the trained KL term (0.8 in the reference; the other 0.2 has no gradient).
+        rescale: multiply embeddings by ``sqrt(D)`` (official ``rescale_embeds``: ~unit-variance coordinates).
+        kl_balance: weight of the trained KL term (0.8 officially; the other 0.2 has no gradient).
     """
 
     def __init__(self, cfg: WorldModelConfig, embed_dim: int, n_frames: int, rescale: bool = True,
@@ -57,14 +59,15 @@ class Connector(nn.Module):
         return emb * self.scale
 
     def initial(self, a0: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Learned initial state from the first (scaled) input ``a0 [B, D]``; ``z`` is always sampled (ref. 4.1)."""
+        """Learned initial state from the first (scaled) input ``a0 [B, D]``; ``z`` is always sampled
+        (official ``VideoSSM.initial``)."""
         deter = self.init_net(a0)
         stoch, logit = self.rssm.prior_from_deter(deter, sample=True)
         return {"deter": deter, "stoch": stoch, "logit": logit}
 
     def rollout(self, emb: torch.Tensor, sample: bool = False,
                 init_stoch: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Open-loop latent trajectory from per-step embeddings (reference 4.4).
+        """Open-loop latent trajectory from per-step embeddings (official ``VideoSSM.video_imagine``).
 
         Args:
             emb: float ``[B, T, D]`` embeddings (unit norm; repeat one prompt embedding T times for a prompt).
@@ -86,7 +89,8 @@ class Connector(nn.Module):
         return {k: torch.stack([s[k] for s in out], 1) for k in out[0]}
 
     def loss(self, post: dict[str, torch.Tensor], emb: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """Teacher-forced connector KL against the detached world-model posterior (reference 4.3, paper eq. 2).
+        """Teacher-forced connector KL against the detached world-model posterior (paper eq. 2; official
+        ``VideoSSM.update``).
 
         Args:
             post: world-model posterior ``{"stoch": [B, T, S, Dc], "logit": [B, T, S, Dc], ...}`` (detached here).

@@ -2,9 +2,9 @@
 
 * Text: ``VLM text embedding -> aligner -> connector rollout (mode) -> decoder``.
 * Video: ``VLM video embedding of k frames -> [aligner] -> connector -> decoder``. The official code passes video
-  prompts through the aligner too (reference 4.4); :func:`decode_prompt` makes it a flag (``use_aligner``),
-  defaulting to ``False`` for videos: the aligner is trained to map *noisy* vision embeddings to clean ones,
-  and a video embedding already lives in the vision region.
+  prompts through the aligner too (``tools/genrl_utils.py`` ``video_video_reward``, ``denoise=True``);
+  :func:`decode_prompt` makes it a flag (``use_aligner``), defaulting to ``False`` for videos: the aligner is trained
+  to map *noisy* vision embeddings to clean ones, and a video embedding already lives in the vision region.
 
 Usage::
 

@@ -6,8 +6,9 @@ Everything is measured on the episodes the run never trained on (``PretrainConfi
 * world model: reconstruction MSE, 16-step open-loop MSE and the repeat-the-last-frame baseline (per pixel, [0, 1]
   units; :func:`genrl.mfwm.pretrain.make_report`);
 * connector: MSE of the decoded rollout from the real clip embedding against the clip, with and without the aligner
-  in front (the choice for video prompts; paper section 5, reference 4.4);
-* aligner: ``cos(aligner(noisy e_v), e_v)`` on held-out vision embeddings (reference 5.2-5.3), next to the
+  in front (the choice for video prompts; paper section 5, official ``VideoSSM.video_imagine``);
+* aligner: ``cos(aligner(noisy e_v), e_v)`` on held-out vision embeddings (official ``VideoSSM.update``'s aligner loss),
+  next to the
   ``cos(noisy e_v, e_v)`` it starts from;
 * prompts: each text prompt is decoded (text -> aligner -> connector mode -> decoder) and every decoded frame is
   matched to its nearest held-out dataset frame (pixel MSE); the matched frames' physics descriptors (e.g. the

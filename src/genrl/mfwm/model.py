@@ -2,7 +2,7 @@
 
 One update (:meth:`MFWM.train_step`) = one world-model step on the batch, then *one* connector + aligner step on
 the detached posterior and the batch's stored VLM embeddings (the official code steps the connector twice by
-accident; reference 15.1). The two parts have separate optimizers with the reference's hyper-parameters.
+accident in ``train.py``). The two parts have separate optimizers with the official hyper-parameters.
 
 Prompt reading (paper section 5): ``text -> VLM -> aligner -> connector rollout (mode) -> decoder``;
 see :meth:`MFWM.imagine_prompt`.
@@ -27,7 +27,7 @@ class MFWM(nn.Module):
         cfg: world-model config (sizes are shared by the connector).
         action_dim: the embodiment's action size.
         embed_dim: VLM embedding size ``D``. n_frames: VLM clip length ``k``.
-        aligner_noise: LAFITE noise level of the aligner's training inputs (reference 5.2).
+        aligner_noise: LAFITE noise level of the aligner's training inputs (official ``clip_lafite_noise``).
     """
 
     def __init__(self, cfg: WorldModelConfig, action_dim: int, embed_dim: int, n_frames: int,
@@ -40,13 +40,18 @@ class MFWM(nn.Module):
         self.aligner = Aligner(embed_dim)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """``{"wm": ..., "connector": ...}`` (Adam lr 1e-4, eps 1e-8, decoupled decay 1e-6; reference 3.6)."""
+        """``{"wm": ..., "connector": ...}`` (Adam lr 1e-4, eps 1e-8, decoupled decay 1e-6; official ``model_opt``)."""
         return {"wm": make_optimizer(self.wm, self.cfg),
                 "connector": make_optimizer(nn.ModuleList([self.connector, self.aligner]), self.cfg)}
 
     def connector_loss(self, post: dict[str, torch.Tensor], emb: torch.Tensor,
                        generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        """Connector KL + aligner cosine distance on one batch (reference 4.3 + 5.3)."""
+        """Connector KL + aligner cosine distance on one batch (official ``VideoSSM.update``).
+
+        The aligner sees every step's (window) embedding of ``emb [B, T, D]``, with its own LAFITE noise; the official
+        code feeds it each chunk's last-window embedding repeated ``k`` times (the same windows over training,
+        deliberate: README, "Parity with the official code"). Returns ``(loss, metrics)``.
+        """
         emb = emb.to(self.wm.device).float()
         with self.wm.autocast():  # the world model's precision rule (cfg.precision) for the whole MFWM
             conn, metrics = self.connector.loss(post, emb)
@@ -82,7 +87,7 @@ class MFWM(nn.Module):
         """Latent trajectory of prompt embeddings: ``emb [N, D]`` (unit norm) -> states ``[N, horizon, ...]``.
 
         ``use_aligner`` maps the embedding through the aligner first (text prompts: always; video prompts: a
-        choice, see ``genrl decode``). The embedding is repeated for every step (reference 4.4).
+        choice, see ``genrl decode``). The embedding is repeated for every step (official ``video_imagine``).
         """
         e = F.normalize(emb.to(self.wm.device).float(), dim=-1)
         if use_aligner:

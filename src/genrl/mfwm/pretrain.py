@@ -1,4 +1,5 @@
-"""MFWM pre-training: ``genrl pretrain DATASET --vlm NAME --preset small`` (paper section 3.1; reference 3-5, 11).
+"""MFWM pre-training: ``genrl pretrain DATASET --vlm NAME --preset small`` (paper section 3.1; official
+``train.py`` with ``train_world_model``/``train_connector``).
 
 Trains the world model, connector and aligner together on windows of a dataset and its stored per-step VLM
 embeddings (``genrl embed``). Outputs in ``--out``:
@@ -48,7 +49,7 @@ class PretrainConfig:
         preset: world-model preset (``paper``, ``small``, ``tiny``); ``overrides``: field -> value on top of it.
         steps: total updates. save_every / log_every / report_every: in updates.
         seed: RNG seed (torch, numpy, window sampling). threads: torch CPU threads (None = torch default).
-        aligner_noise: LAFITE noise of the aligner inputs (reference 5.2).
+        aligner_noise: LAFITE noise of the aligner inputs (official ``clip_lafite_noise``).
         memmap: memory-map the sampler's arrays under ``out/memmap`` instead of holding them in RAM.
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``.
         holdout: fraction of episodes never trained on (chosen by name, :func:`genrl.data.split.is_heldout`), for
@@ -86,12 +87,18 @@ def snapshot_dir(out: str | Path, step: int) -> Path:
     return Path(out) / "snapshots" / f"step_{step:07d}"
 
 
-def save_snapshot(out: str | Path, model: MFWM, step: int, run_cfg: dict) -> Path:
-    """Write a weights-only snapshot (a loadable run folder: ``config.json`` + ``checkpoint/``) of ``model``."""
-    folder = snapshot_dir(out, step)
+def write_weights_run(folder: str | Path, model: MFWM, step: int, run_cfg: dict) -> Path:
+    """Write a weights-only run folder (``config.json`` + ``checkpoint/`` without optimizers, both atomic) that
+    every command taking a pre-training run accepts; returns ``Path(folder)``."""
+    folder = Path(folder)
     save_checkpoint(folder / CKPT, {"mfwm": model}, {}, step, run_cfg)
     write_json(folder / "config.json", run_cfg)
     return folder
+
+
+def save_snapshot(out: str | Path, model: MFWM, step: int, run_cfg: dict) -> Path:
+    """Write a weights-only snapshot (a loadable run folder: ``config.json`` + ``checkpoint/``) of ``model``."""
+    return write_weights_run(snapshot_dir(out, step), model, step, run_cfg)
 
 
 def build_model(run_config: dict) -> MFWM:

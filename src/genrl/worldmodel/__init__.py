@@ -1,4 +1,5 @@
-"""World model of GenRL: CNN encoder, categorical RSSM, image decoder (reference section 3; paper eq. 1).
+"""World model of GenRL: CNN encoder, categorical RSSM, image decoder (paper section 3, eq. 1; official
+``agent/dreamer.py`` ``WorldModel``).
 
 Usage::
 

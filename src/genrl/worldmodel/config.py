@@ -1,4 +1,5 @@
-"""Configuration of the world model (reference sections 3 and 12.1).
+"""Configuration of the world model (paper section 3 and appendix B; official ``conf/defaults/genrl.yaml``,
+``conf/env/dmc_pixels.yaml``).
 
 Usage::
 
@@ -8,7 +9,7 @@ Usage::
 
 Presets:
 
-* ``"paper"``: the reference sizes (CNN depth 48, GRU/hidden 1024, 32x32 latents, batch 48x48).
+* ``"paper"``: the official sizes (CNN depth 48, GRU/hidden 1024, 32x32 latents, batch 48x48).
 * ``"small"``: a CPU-trainable model (CNN depth 16, GRU/hidden 256, 32x32 latents, batch 16x32).
 * ``"tiny"``: for tests only (CNN depth 4, GRU/hidden 32, 4x4 latents, batch 4x16, fp32).
 """
@@ -40,7 +41,7 @@ class WorldModelConfig:
         kl_balance: weight of the dynamics (prior) term ``KL[sg(q) || p]``; the representation term
             ``KL[q || sg(p)]`` gets ``1 - kl_balance``.
         kl_scale: weight of the whole KL loss in the model loss.
-        reward_head: train a twohot reward head on the detached features (the reference does; GenRL never uses it).
+        reward_head: train a twohot reward head on the detached features (the official code does; GenRL never uses it).
         reward_layers: hidden layers of the reward head MLP (Linear + LayerNorm + SiLU each).
         reward_units: width of the reward head MLP.
         reward_bins: twohot bins of the reward head (symlog space, uniformly spaced in ``[-20, 20]``).

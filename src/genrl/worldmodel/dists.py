@@ -1,11 +1,12 @@
 """Distributions and losses of the world model, always computed in float32.
 
 * :class:`OneHotDist`: ``S`` independent categoricals with ``D`` classes and a uniform mixture ("unimix"), with
-  straight-through one-hot samples (reference section 3.3).
+  straight-through one-hot samples (official ``agent/dreamer_utils.py`` ``OneHotDist``).
 * :func:`kl_categorical` / :func:`kl_balance_loss`: the KL between two such distributions and the balanced,
-  free-nats KL loss of the world model (reference section 3.5; paper eq. 1).
+  free-nats KL loss of the world model (paper eq. 1; official ``EnsembleRSSM.kl_loss``).
 * :func:`symlog`, :func:`symexp`, :func:`twohot`, :func:`twohot_loss`, :func:`twohot_mean`, :func:`twohot_bins`:
-  the twohot regression used by the reward head and the critic (reference section 7.2).
+  the twohot regression used by the reward head and the critic (official ``agent/dreamer_utils.py``
+  ``TwoHotDist``).
 
 Usage::
 
@@ -51,7 +52,7 @@ class OneHotDist:
         logits: float32 ``[..., S, D]`` normalised log-probabilities (after unimix).
         probs: float32 ``[..., S, D]`` probabilities, ``>= unimix / D``.
 
-    Source: reference section 3.3 (``OneHotDist(unif_mix=0.99)``).
+    Source: official ``agent/dreamer_utils.py`` ``OneHotDist(unif_mix=0.99)``.
     """
 
     def __init__(self, logits: torch.Tensor, unimix: float = 0.0):
@@ -108,7 +109,8 @@ def kl_categorical(lhs_logits: torch.Tensor, rhs_logits: torch.Tensor) -> torch.
 
 def kl_balance_loss(post_logits: torch.Tensor, prior_logits: torch.Tensor, free: float,
                     balance: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Balanced KL loss with free nats (reference section 3.5)::
+    """Balanced KL loss with free nats (paper eq. 1; official ``agent/dreamer_utils.py`` ``EnsembleRSSM.kl_loss``
+    with ``forward: False``)::
 
         (1 - balance) * mean(max(free, KL[q || sg(p)])) + balance * mean(max(free, KL[sg(q) || p]))
 
@@ -152,7 +154,7 @@ def twohot(y: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
     """Encode values ``y [...]`` (already in bin space) as twohot weights float32 ``[..., n]``.
 
     The weight is split linearly between the nearest bins below and above; values outside the bin range (or exactly
-    on a bin) put all weight on a single bin. Source: reference section 7.2.
+    on a bin) put all weight on a single bin. Source: official ``agent/dreamer_utils.py`` ``TwoHotDist.log_prob``.
     """
     y = y.float()
     n = bins.shape[0]

@@ -1,6 +1,7 @@
 """The GenRL world model: encoder + RSSM + image decoder (+ optional reward head), its loss and optimiser.
 
-Sources: reference sections 3.1-3.6 (with the weight-decay fix of section 15.13: norms and biases are not decayed);
+Sources: official ``agent/dreamer.py`` ``WorldModel.loss``/``preprocess`` and ``agent/dreamer_utils.py`` ``Optimizer``
+(except weight decay: norms and biases are not decayed, the official code decays every parameter);
 paper section 3, eq. 1.
 
 Loss (float32; ``B, T`` averaged)::
@@ -227,10 +228,10 @@ def make_optimizer(module_or_params: nn.Module | Iterable[torch.Tensor], cfg: Wo
     """Adam (``cfg.lr``, ``cfg.eps``, betas 0.9/0.999) with decoupled decay ``theta <- (1 - cfg.weight_decay) theta``.
 
     Implemented as ``torch.optim.AdamW`` with ``weight_decay = cfg.weight_decay / cfg.lr`` (AdamW multiplies by
-    ``1 - lr * weight_decay`` before the Adam step, as the reference does), so the per-step factor is exactly
-    ``1 - cfg.weight_decay`` at ``cfg.lr`` (changing the lr later scales the decay with it). Only parameters with
-    two or more dimensions (weight matrices, conv kernels) are decayed; LayerNorm parameters and biases are not
-    (deliberate fix of reference section 15.13).
+    ``1 - lr * weight_decay`` before the Adam step, as the official ``Optimizer`` does), so the per-step factor is
+    exactly ``1 - cfg.weight_decay`` at ``cfg.lr`` (changing the lr later scales the decay with it). Only parameters
+    with two or more dimensions (weight matrices, conv kernels) are decayed; LayerNorm parameters and biases are not
+    (deliberate deviation: the official ``Optimizer._apply_weight_decay`` multiplies every parameter).
 
     Raises:
         ValueError: no trainable parameters, or ``cfg.lr <= 0``.

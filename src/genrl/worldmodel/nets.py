@@ -1,7 +1,8 @@
 """Building blocks of the world model: CNN encoder, transposed-CNN decoder, MLPs and the LayerNorm GRU.
 
-Sources: reference sections 3.2 (encoder), 3.3 (LayerNorm GRU), 3.4 (decoder). Default PyTorch initialisation
-everywhere (reference 3.6). All modules accept arbitrary leading batch dimensions.
+Sources: official ``agent/dreamer_utils.py`` ``Encoder``, ``GRUCell`` (``norm=True``), ``Decoder``, ``MLP``,
+``ImgChLayerNorm``. Default PyTorch initialisation everywhere, as there. All modules accept arbitrary leading batch
+dimensions.
 
 Shapes (paper preset, ``d = 48``)::
 
@@ -18,7 +19,7 @@ from genrl.worldmodel.config import WorldModelConfig
 
 
 class ChannelLayerNorm(nn.Module):
-    """LayerNorm over the channels of each pixel of ``[N, C, H, W]`` (reference: eps 1e-3, affine)."""
+    """LayerNorm over the channels of each pixel of ``[N, C, H, W]`` (official ``ImgChLayerNorm``: eps 1e-3, affine)."""
 
     def __init__(self, channels: int, eps: float = 1e-3):
         super().__init__()
@@ -31,7 +32,7 @@ class ChannelLayerNorm(nn.Module):
 def mlp(inp: int, units: int, layers: int, out: int | None = None, norm: bool = True) -> nn.Sequential:
     """``layers`` x [Linear(units) + LayerNorm (if ``norm``) + SiLU], then an optional Linear(units -> out).
 
-    Linear layers keep their bias also when followed by a LayerNorm (as the reference does).
+    Linear layers keep their bias also when followed by a LayerNorm (as the official ``MLP`` does).
     """
     mods: list[nn.Module] = []
     size = inp
@@ -78,14 +79,15 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Image decoder from the flat one-hot latent only (``decoder_inputs: stoch``; reference 3.4).
+    """Image decoder from the flat one-hot latent only (``decoder_inputs: stoch``; official ``Decoder``).
 
     ``Linear(S*D -> 32 d)`` (no norm/activation) -> reshape ``[32 d, 1, 1]`` -> ConvTranspose2d (stride 2, no padding)
     with kernels 5, 5, 6, 6 and channels ``4d, 2d, d, 3`` (spatial 1 -> 5 -> 13 -> 30 -> 64), ChannelLayerNorm + SiLU
     after all but the last.
 
     Attributes:
-        linear_in: the first Linear layer; the GenRL reward projects latents through it (reference section 6).
+        linear_in: the first Linear layer; the GenRL reward projects latents through it (official
+            ``tools/genrl_utils.py`` ``compute_reward``).
 
     Input float ``[..., S*D]``; output float ``[..., 3, 64, 64]`` pixel means in the ``[-0.5, 0.5]`` space.
     """
@@ -121,7 +123,7 @@ class Decoder(nn.Module):
 
 
 class LayerNormGRU(nn.Module):
-    """DreamerV2 LayerNorm GRU cell (reference section 3.3, step 2).
+    """DreamerV2 LayerNorm GRU cell (official ``agent/dreamer_utils.py`` ``GRUCell``, ``norm=True``).
 
     ``g = LN(Linear_no_bias([x, h]))`` split into (reset, candidate, update); ``r = sigmoid(reset)``,
     ``c = tanh(r * candidate)``, ``u = sigmoid(update - 1)``, ``h' = u * c + (1 - u) * h``.

@@ -1,4 +1,5 @@
-"""Recurrent state-space model with categorical latents (reference section 3.3; paper section 3, eq. 1).
+"""Recurrent state-space model with categorical latents (paper section 3, eq. 1; official
+``agent/dreamer_utils.py`` ``EnsembleRSSM`` with ``ensemble: 1``, ``single_obs_posterior: true``).
 
 States are dicts of tensors with any leading shape ``[...]`` (``[B]`` for one step, ``[B, T]`` for sequences)::
 
@@ -205,7 +206,7 @@ class RSSM(nn.Module):
 
         Step ``t`` transitions from ``(z_{t-1}, h_{t-1})`` with input ``inputs[:, t]``, where ``z_{-1}, h_{-1}``
         come from ``state`` and ``z_{t-1} = stoch[:, t - 1]`` afterwards. Used by :meth:`observe` (``stoch`` =
-        posterior samples) and by the connector's training (reference 4.3).
+        posterior samples) and by the connector's training (official ``VideoSSM.update``).
 
         Args:
             state: state before the first step ``[B, ...]`` (``stoch``, ``deter``).
