@@ -11,6 +11,9 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
   # EGL + Mesa (llvmpipe) for MUJOCO_GL=egl; libosmesa6 as the MUJOCO_GL=osmesa fallback.
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libosmesa6 >/dev/null
+  # headless Chromium + its WebDriver for the dashboard's browser test (tests/test_app.py skips without them)
+  apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null \
+    || echo "setup: could not install chromium/chromium-driver: the dashboard's browser test will skip" >&2
 else
   echo "setup: not root or no apt-get: make sure EGL/Mesa (libegl1 libegl-mesa0 libgl1-mesa-dri) is installed" >&2
 fi

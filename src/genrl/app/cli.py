@@ -3,11 +3,13 @@
 Stages so far: ``genrl envs`` (environments), ``genrl experts`` (state-based experts for data collection),
 ``genrl collect`` and ``genrl data`` (offline datasets),
 ``genrl vlm`` and ``genrl embed`` (video-language models),
-``genrl pretrain``, ``genrl pretrain-eval`` and ``genrl decode`` (the multimodal-foundation world model),
+``genrl pretrain``, ``genrl pretrain-eval``, ``genrl decode`` and ``genrl import-official`` (the
+multimodal-foundation world model; the last converts official snapshots),
 ``genrl models`` (trained MFWMs shipped with the package, usable by name),
 ``genrl behave`` and ``genrl eval`` (behaviors from prompts), ``genrl baseline`` and ``genrl compare`` (offline RL
 baselines and the paper's table), ``genrl reward-check`` (which reward ranks real
-behavior right), ``genrl demo`` (everything end to end). Run ``genrl --help`` or ``genrl envs --help``.
+behavior right), ``genrl demo`` (everything end to end), ``genrl app`` (a local dashboard in the browser).
+Run ``genrl --help`` or ``genrl envs --help``.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import os
 import sys
 
 from genrl import __version__
-from genrl.app import (baselines_cmd, behavior_cmd, collect_cmd, data_cmd, demo_cmd, envs_cmd, evaluation_cmd,
-                       experts_cmd, mfwm_cmd, models_cmd, vlm_cmd)
+from genrl.app import (app_cmd, baselines_cmd, behavior_cmd, collect_cmd, data_cmd, demo_cmd, envs_cmd,
+                       evaluation_cmd, experts_cmd, mfwm_cmd, models_cmd, vlm_cmd)
 
 STAGES = (envs_cmd, experts_cmd, collect_cmd, data_cmd, vlm_cmd, mfwm_cmd, models_cmd, behavior_cmd,
-          baselines_cmd, evaluation_cmd, demo_cmd)
+          baselines_cmd, evaluation_cmd, demo_cmd, app_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
