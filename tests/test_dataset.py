@@ -199,3 +199,26 @@ def test_cli_parser_and_info_errors(ds, tmp_path, capsys):
     from genrl.app.cli import main
     assert main(["data", "info", str(tmp_path / "none")]) == 2
     assert "manifest.json" in capsys.readouterr().err
+
+
+def test_info_check_names_truncated_and_pickled_files(ds, capsys):
+    from genrl.app.cli import main
+
+    for i in range(3):
+        ds.add(f"ep{i}", make_episode(seed=i), {"source": "random", "seed": i})
+    assert main(["data", "info", str(ds.root), "--check"]) == 0
+    assert "3 episode file(s) OK" in capsys.readouterr().out
+    truncated = ds.episode_path("ep1")
+    truncated.write_bytes(truncated.read_bytes()[:500])
+    pickled = make_episode(seed=2)
+    pickled["observation"] = np.array([{"evil": "object"}] * T, dtype=object)  # an object array: pickled
+    with open(ds.episode_path("ep2"), "wb") as f:
+        np.savez(f, **pickled)
+    assert main(["data", "info", str(ds.root)]) == 0  # the summary alone reads the manifest only
+    capsys.readouterr()
+    assert main(["data", "info", str(ds.root), "--check"]) == 2
+    out = capsys.readouterr().out
+    bad = [line for line in out.splitlines() if line.startswith("  ")]
+    assert "2 of 3 episode file(s) are bad" in out and len(bad) == 2
+    assert "ep1.npz" in bad[0] and "ep2.npz" in bad[1] and "allow_pickle" in bad[1]
+    assert "ep0.npz" not in out

@@ -104,6 +104,36 @@ def test_gymnasium_registration():
     env.close()
 
 
+@pytest.mark.filterwarnings("ignore:.*Box observation space m")  # the state's unbounded Box
+def test_gymnasium_render_mode_episode_length_and_checker():
+    from gymnasium.utils.env_checker import check_env
+    from gymnasium.wrappers import PassiveEnvChecker
+
+    register_gymnasium()
+    # the episode length after action repeat, where the env truncates itself
+    assert gym.spec("genrl/walker_walk-v0").max_episode_steps == 500
+    assert gym.spec("genrl/kitchen_light-v0").max_episode_steps == 140
+    assert not gym.spec("genrl/walker_walk-v0").disable_env_checker
+    env = gym.make("genrl/walker_walk-v0", render_mode="rgb_array")  # what RecordVideo needs
+    assert env.render_mode == "rgb_array"
+    wrapper, found = env, False
+    while hasattr(wrapper, "env"):
+        found |= isinstance(wrapper, PassiveEnvChecker)
+        wrapper = wrapper.env
+    assert found
+    obs, _ = env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8
+    np.testing.assert_array_equal(frame, obs["image"])
+    check_env(env.unwrapped)
+    env.close()
+    quiet = make("walker_walk", render_mode=None)
+    assert quiet.render_mode is None
+    quiet.close()
+    with pytest.raises(ValueError, match="render_mode must be one of"):
+        gym.make("genrl/walker_walk-v0", render_mode="human")
+
+
 def test_normalized_score():
     assert normalized_score("walker_walk", 45) == pytest.approx(0.0)
     assert normalized_score("walker_walk", 960) == pytest.approx(1.0)

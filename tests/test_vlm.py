@@ -40,6 +40,17 @@ def test_text_validation():
         check_texts(["a b c d"], max_tokens=3, count_tokens=lambda t: len(t.split()))
     with pytest.warns(UserWarning, match="truncated"):
         check_texts(["a b c d"], max_tokens=3, count_tokens=lambda t: len(t.split()), truncate=True)
+    # invalid UTF-8 on the command line arrives as lone surrogates (os.fsdecode): a one-line PromptError
+    bad = b"walk \xff fast".decode("utf-8", "surrogateescape")
+    with pytest.raises(PromptError, match="text prompt 0 is not valid UTF-8") as err:
+        check_texts([bad])
+    assert "\n" not in str(err.value)
+    from genrl.vlm.base import MAX_PROMPT_CHARS
+    assert check_texts(["x" * MAX_PROMPT_CHARS]) == ["x" * MAX_PROMPT_CHARS]
+    with pytest.raises(PromptError, match=f"has 100000 characters, over the limit of {MAX_PROMPT_CHARS}"):
+        check_texts(["x" * 100_000], max_tokens=3, count_tokens=len, truncate=True)
+    with pytest.warns(UserWarning, match="reads only its first 3 tokens"):
+        check_texts(["a b c d"], max_tokens=3, count_tokens=lambda t: len(t.split()), truncate=True)
 
 
 def test_frames_helpers(tmp_path):

@@ -76,15 +76,17 @@ def add_parser(subparsers) -> None:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     from genrl.app.vlm_cmd import embedder_from_args
+    from genrl.baselines.algos import AgentConfig
     from genrl.baselines.train import BaselineConfig, train_baseline
 
+    overrides = parse_overrides(args.set, AgentConfig, "agent config")
     vlm = embedder_from_args(argparse.Namespace(vlm=args.vlm, vlm_path=args.vlm_path, checkpoint=args.checkpoint,
                                                 n_frames=args.n_frames, batch_size=args.vlm_batch_size))
     cfg = BaselineConfig(algo=args.algo, reward=args.reward, task=args.task, dataset=args.dataset, out=args.out,
                          prompt=args.prompt, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                          eval_every=args.eval_every, eval_episodes=args.eval_episodes,
                          eval_max_steps=args.eval_max_steps, save_every=args.save_every, log_every=args.log_every,
-                         threads=args.threads, preset=args.preset, overrides=parse_overrides(args.set),
+                         threads=args.threads, preset=args.preset, overrides=overrides,
                          reward_norm=args.reward_norm, device=args.device, embedding_id=args.embeddings)
     rec = train_baseline(cfg, vlm, progress=not args.quiet)
     keys = ("method", "reward", "task", "seed", "step", "mean_return", "mean_normalized", "stderr_normalized")

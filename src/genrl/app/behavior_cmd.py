@@ -81,11 +81,13 @@ def _needs_embedder(out: str) -> bool:
 
 
 def cmd_behave(args: argparse.Namespace) -> int:
+    from genrl.behavior.config import BehaviorConfig
     from genrl.behavior.train import BehaveConfig, behave
 
+    overrides = parse_overrides(args.set, BehaviorConfig, "behavior config")
     cfg = BehaveConfig(run=args.run, out=args.out, task=args.task, prompt=args.prompt, video=args.video,
                        video_aligner=args.video_aligner, data_free=args.data_free, dataset=args.dataset,
-                       preset=args.preset, overrides=parse_overrides(args.set), steps=args.steps,
+                       preset=args.preset, overrides=overrides, steps=args.steps,
                        eval_every=args.eval_every, eval_episodes=args.eval_episodes, log_every=args.log_every,
                        save_every=args.save_every, seed=args.seed, score=args.score, align_b=args.align_b,
                        threads=args.threads, vlm=args.vlm, vlm_path=args.vlm_path, device=args.device,

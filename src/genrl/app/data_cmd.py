@@ -2,7 +2,7 @@
 
 Usage::
 
-    genrl data info DIR
+    genrl data info DIR [--check]     # --check: open and validate every episode file (exit code 2 if any is bad)
     genrl data import SRC [SRC ...] --out DIR --domain stickman [--task stickman_walk] [--skip-bad]
 """
 
@@ -19,6 +19,9 @@ def add_parser(subparsers) -> None:
     sub = p.add_subparsers(dest="data_cmd", required=True)
     info = sub.add_parser("info", help="domain, size, composition table (paper Table 4) and embeddings of a dataset")
     info.add_argument("dir", help="dataset folder (with manifest.json)")
+    info.add_argument("--check", action="store_true", help="also open and validate every episode file (keys, "
+                      "shapes, dtypes, lengths against the manifest and the dataset's action dim / frame size; "
+                      "never unpickles) and name the bad ones; exit code 2 if any is bad")
     info.set_defaults(func=cmd_info)
     imp = sub.add_parser("import", help="copy official .npz episodes into a dataset (clip_video -> embeddings)")
     imp.add_argument("sources", nargs="+", help=".npz files or folders (searched recursively)")
@@ -80,12 +83,49 @@ def format_info(ds) -> str:
     return "\n".join(lines)
 
 
+def check_episodes(ds) -> tuple[int, list[str]]:
+    """Open and validate every episode file of the dataset ``ds``: those of the manifest
+    (:meth:`~genrl.data.dataset.Dataset.load`: ``allow_pickle=False``, keys, dtypes, shapes, finite values, length
+    against the manifest, action dim and frame size against the dataset) and unregistered ``.npz`` files in the
+    episodes folder (format only). Each file is read eagerly, one at a time.
+
+    Returns:
+        ``(files checked, problems)``: one line per bad file, naming the file and what is wrong.
+    """
+    from genrl.data.episode import EpisodeError, load_episode
+
+    names, orphans = ds.names(), ds.orphans()
+    bad = []
+    for name in names:
+        try:
+            ds.load(name)
+        except EpisodeError as err:
+            bad.append(str(err))
+    for name in orphans:
+        try:
+            load_episode(ds.episode_path(name))
+        except EpisodeError as err:
+            bad.append(f"{err} (unregistered)")
+    return len(names) + len(orphans), bad
+
+
 def cmd_info(args: argparse.Namespace) -> int:
-    """Print the dataset summary and its composition table."""
+    """Print the dataset summary and its composition table; with ``--check``, validate every episode file too
+    (exit code 2 if any is bad)."""
     from genrl.data.dataset import Dataset
 
-    print(format_info(Dataset(args.dir)))
-    return 0
+    ds = Dataset(args.dir)
+    print(format_info(ds))
+    if not getattr(args, "check", False):
+        return 0
+    checked, bad = check_episodes(ds)
+    if not bad:
+        print(f"check     {checked} episode file(s) OK")
+        return 0
+    print(f"check     {len(bad)} of {checked} episode file(s) are bad:")
+    for line in bad:
+        print(f"  {line}")
+    return 2
 
 
 def cmd_import(args: argparse.Namespace) -> int:

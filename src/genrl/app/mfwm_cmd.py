@@ -82,10 +82,12 @@ def add_parser(subparsers) -> None:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from genrl.mfwm.pretrain import PretrainConfig, pretrain
+    from genrl.worldmodel.config import WorldModelConfig
 
+    overrides = parse_overrides(args.set, WorldModelConfig, "world-model config")
     vlm = embedder_from_args(args)
     cfg = PretrainConfig(dataset=args.dataset, out=args.out, embedder_id=vlm.id, n_frames=vlm.n_frames,
-                         preset=args.preset, overrides=parse_overrides(args.set), steps=args.steps,
+                         preset=args.preset, overrides=overrides, steps=args.steps,
                          save_every=args.save_every, log_every=args.log_every, report_every=args.report_every,
                          seed=args.seed, threads=args.threads, memmap=args.memmap,
                          holdout=args.holdout, device=args.device, snapshot_at=tuple(args.snapshot_at),

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import json
 
+from genrl.utils.fields import coerce_overrides, field_types
 
-def parse_overrides(items: list[str]) -> dict:
+
+def parse_overrides(items: list[str], schema: type | None = None, what: str = "config") -> dict:
     """``["batch_size=8", "precision=fp32"]`` -> ``{"batch_size": 8, "precision": "fp32"}`` (values read as JSON
     when they parse, else kept as strings).
 
+    With ``schema`` (the config dataclass), every value is checked against its field's type and converted
+    (:func:`genrl.utils.fields.coerce_overrides`): ``str`` fields keep the text as typed, ``--set gamma=abc`` or
+    ``--set horizon=16.5`` (an int field) is refused. ``what`` names the config in the messages.
+
     Raises:
-        ValueError: an item without ``=``.
+        ValueError: an item without ``=``; with ``schema``: an unknown field or a value of the wrong type (one line
+            naming the field, the expected type and the value).
     """
+    types_ = field_types(schema) if schema is not None else {}
     out = {}
     for item in items:
         if "=" not in item:
             raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
         key, value = item.split("=", 1)
+        if types_.get(key) is str:
+            out[key] = value
+            continue
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
             out[key] = value
-    return out
+    return coerce_overrides(schema, out, what) if schema is not None else out

@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from genrl.baselines.nets import Actor, PixelEncoder, TwinCritic, ValueHead
+from genrl.utils.fields import coerce_overrides
 
 ALGOS = ("iql", "td3bc", "td3")
 
@@ -97,7 +98,7 @@ def make_config(algo: str, preset: str = "cpu", **overrides) -> AgentConfig:
     """An :class:`AgentConfig` for ``algo`` from a preset (``paper``, ``cpu``, ``tiny``) and field overrides.
 
     Raises:
-        ValueError: unknown algo, preset or field (the message lists the valid ones).
+        ValueError: unknown algo, preset or field (the message lists the valid ones), or a value of the wrong type.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
@@ -105,6 +106,7 @@ def make_config(algo: str, preset: str = "cpu", **overrides) -> AgentConfig:
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ValueError(f"unknown agent config fields {unknown}; valid: {sorted(names)}")
+    overrides = coerce_overrides(AgentConfig, overrides, "agent config")
     return AgentConfig(**{**PRESETS[preset], **overrides, "algo": algo})
 
 

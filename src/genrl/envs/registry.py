@@ -79,8 +79,11 @@ def list_tasks(domain_name: str | None = None) -> list[str]:
     return [f"{n}_{t}" for n in names for t in domain(n).tasks]
 
 
+RENDER_MODES = ("rgb_array",)
+
+
 def make(task_id: str, seed: int | None = None, render: RenderSettings | None = RenderSettings(),
-         action_repeat: int = 2) -> gym.Env:
+         action_repeat: int = 2, render_mode: str | None = "rgb_array") -> gym.Env:
     """Build the pixel environment of a task.
 
     Args:
@@ -88,12 +91,19 @@ def make(task_id: str, seed: int | None = None, render: RenderSettings | None = 
         seed: initial-state seed (``None``: random).
         render: :class:`RenderSettings`, or ``None`` for a state-only environment (no image; DMC domains only).
         action_repeat: control steps per agent step (GenRL: 2).
+        render_mode: Gymnasium's render mode: ``"rgb_array"`` (``env.render()`` returns the last frame, uint8
+            ``[size, size, 3]``; what ``gymnasium.wrappers.RecordVideo`` needs) or ``None`` (recorded in
+            ``env.render_mode``; the observations and ``render()`` are the same).
 
     Raises:
-        ValueError: unknown task (the message lists the valid task ids).
+        ValueError: unknown task (the message lists the valid task ids) or a render mode other than those.
     """
+    if render_mode is not None and render_mode not in RENDER_MODES:
+        raise ValueError(f"{task_id}: render_mode must be one of {list(RENDER_MODES)} or None, got {render_mode!r}")
     name, task = split_task(task_id)
-    return domain(name).make_env(task, seed=seed, render=render, action_repeat=action_repeat)
+    env = domain(name).make_env(task, seed=seed, render=render, action_repeat=action_repeat)
+    env.render_mode = render_mode
+    return env
 
 
 def gym_id(task_id: str) -> str:
@@ -102,11 +112,17 @@ def gym_id(task_id: str) -> str:
 
 
 def register_gymnasium() -> None:
-    """Register every task with Gymnasium (``gymnasium.make("genrl/walker_walk-v0")``). Idempotent."""
+    """Register every task with Gymnasium (``gymnasium.make("genrl/walker_walk-v0", render_mode="rgb_array")``).
+
+    ``spec.max_episode_steps`` is the task's episode length in agent steps (after action repeat: 500 for the DMC
+    domains, 140 for kitchen), the step at which the environment itself truncates; Gymnasium's passive
+    environment checker is on. Idempotent.
+    """
     for task_id in list_tasks():
         if gym_id(task_id) not in gym.registry:
+            steps = int(domain(split_task(task_id)[0]).episode_steps)
             gym.register(id=gym_id(task_id), entry_point="genrl.envs.registry:make", kwargs={"task_id": task_id},
-                         disable_env_checker=True)
+                         max_episode_steps=steps)
 
 
 def reference_scores(task_id: str) -> tuple[float, float] | None:

@@ -25,6 +25,11 @@ import torch.nn.functional as F
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+# Longest text prompt accepted, in characters. Every text tower reads at most 256 tokens (MiniVLM 256, X-CLIP/CLIP
+# 77, SigLIP 64, InternVideo2 40), i.e. about 1,000 characters of English; longer input is a mistake (a file pasted
+# as the prompt), and WordPiece tokenizers turn words over 100 characters into one [UNK] token without a warning.
+MAX_PROMPT_CHARS = 2000
+
 
 class PromptError(ValueError):
     """A text or video prompt the embedder cannot use (empty text, too long, unreadable video...)."""
@@ -67,19 +72,23 @@ def l2_normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 def check_texts(texts: Sequence[str] | str, max_tokens: int | None = None,
                 count_tokens: Callable[[str], int] | None = None, truncate: bool = False) -> list[str]:
-    """Validate prompts: a list of non-empty strings, each within the model's token limit.
+    """Validate prompts: a list of non-empty, valid UTF-8 strings of at most :data:`MAX_PROMPT_CHARS` characters,
+    each within the model's token limit.
 
     Args:
         texts: the prompts (a single ``str`` is refused, to avoid embedding it character by character).
         max_tokens: the text tower's limit, counted by ``count_tokens``; ``None`` = unlimited.
-        truncate: ``False`` (default) raises on an over-long prompt; ``True`` warns and lets the backend's
-            tokenizer truncate it to ``max_tokens``.
+        truncate: ``False`` (default) raises on a prompt over ``max_tokens``; ``True`` warns (saying how many
+            tokens are kept) and lets the backend's tokenizer truncate it to ``max_tokens``. Prompts over
+            :data:`MAX_PROMPT_CHARS` characters are refused either way.
 
     Returns:
         The prompts with surrounding whitespace stripped.
 
     Raises:
-        PromptError: not a list of strings, an empty/whitespace-only prompt, or one over ``max_tokens``.
+        PromptError: not a list of strings, an empty/whitespace-only prompt, one that is not valid UTF-8 (a
+            command-line argument of undecodable bytes arrives as a str with lone surrogates), one over
+            :data:`MAX_PROMPT_CHARS` characters, or one over ``max_tokens`` (without ``truncate``).
     """
     if isinstance(texts, str) or not isinstance(texts, Sequence):
         raise PromptError(f"text prompts must be a list of strings, got {type(texts).__name__}")
@@ -89,16 +98,25 @@ def check_texts(texts: Sequence[str] | str, max_tokens: int | None = None,
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise PromptError(f"text prompt {i} is a {type(text).__name__}, expected str")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PromptError(f"text prompt {i} is not valid UTF-8 ({text[:60]!r}); pass the prompt as UTF-8 "
+                              "text") from None
         text = text.strip()
         if not text:
             raise PromptError(f"text prompt {i} is empty or whitespace only")
+        if len(text) > MAX_PROMPT_CHARS:
+            raise PromptError(f"text prompt {i} has {len(text)} characters, over the limit of {MAX_PROMPT_CHARS} "
+                              f"({text[:60]!r}...); shorten it")
         if max_tokens is not None and count_tokens is not None:
             n = count_tokens(text)
             if n > max_tokens:
                 if not truncate:
                     raise PromptError(f"text prompt {i} has {n} tokens, over this model's limit of {max_tokens} "
                                       f"({text[:60]!r}...); shorten it or pass truncate=True")
-                warnings.warn(f"text prompt {i} has {n} tokens; truncated to {max_tokens}", stacklevel=2)
+                warnings.warn(f"text prompt {i} has {n} tokens; truncated to {max_tokens}: the model reads only its "
+                              f"first {max_tokens} tokens", stacklevel=2)
         out.append(text)
     return out
 

@@ -15,9 +15,10 @@ name                      model                                        ``path``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from genrl.vlm.base import Embedder
+if TYPE_CHECKING:  # the CLI reads NAMES without importing torch
+    from genrl.vlm.base import Embedder
 
 NAMES = ("default", "minivlm", "xclip", "clip", "siglip", "internvideo2")
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from genrl.utils.fields import coerce_overrides
+
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
@@ -130,12 +132,13 @@ def preset(name: str, **overrides: Any) -> WorldModelConfig:
     """A copy of ``PRESETS[name]`` with ``overrides`` applied.
 
     Raises:
-        ValueError: unknown preset name (the message lists the valid ones) or unknown override fields.
+        ValueError: unknown preset name (the message lists the valid ones), unknown override fields or a value
+            of the wrong type (:func:`genrl.utils.fields.coerce_overrides`).
     """
     if name not in PRESETS:
         raise ValueError(f"unknown world-model preset {name!r}; valid presets: {sorted(PRESETS)}")
     _check_fields(overrides, "world-model config")
-    return replace(PRESETS[name], **overrides)
+    return replace(PRESETS[name], **coerce_overrides(WorldModelConfig, overrides, "world-model config"))
 
 
 def to_dict(cfg: WorldModelConfig) -> dict[str, Any]:

@@ -1,0 +1,140 @@
+"""Type-checking config overrides against a dataclass's field annotations.
+
+Usage::
+
+    from genrl.utils.fields import coerce_overrides
+    coerce_overrides(BehaviorConfig, {"gamma": 1, "horizon": "16"}, "behavior config")  # {"gamma": 1.0, "horizon": 16}
+
+Rules: ``bool`` fields accept ``True``/``False`` and ``true``/``false``/``1``/``0``; ``int`` fields accept integers and
+floats without a fraction (``16.0``), never ``16.5`` nor a bool; ``float`` fields accept ints (converted);
+``str`` fields accept strings; ``tuple[int, ...]`` / ``list[int]`` accept sequences whose items pass; ``X | None``
+accepts ``None``; ``Literal[...]`` its values. Annotations that are none of these (``Any``...) are not checked.
+The field types come from :func:`typing.get_type_hints`, so ``from __future__ import annotations`` is fine.
+Only light imports here: the CLI uses it before any torch import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+_BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False}
+
+
+class _Mismatch(Exception):
+    """A value that does not fit a type (internal; turned into a ValueError naming the field)."""
+
+
+def _type_name(tp: Any) -> str:
+    return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
+
+
+def _coerce(tp: Any, value: Any) -> Any:
+    """``value`` converted to ``tp`` or :class:`_Mismatch`."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any or tp is object:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arm in args:
+            if arm is type(None):
+                continue
+            try:
+                return _coerce(arm, value)
+            except _Mismatch:
+                pass
+        raise _Mismatch
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise _Mismatch
+    if origin in (tuple, list):
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise _Mismatch
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            if args and len(args) != len(value):
+                raise _Mismatch
+            items = [_coerce(a, v) for a, v in zip(args, value)] if args else list(value)
+        else:
+            items = [_coerce(args[0], v) for v in value] if args else list(value)
+        return origin(items)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, str)) and str(value).strip().lower() in _BOOL_WORDS:
+            return _BOOL_WORDS[str(value).strip().lower()]
+        raise _Mismatch
+    if tp is int:
+        if isinstance(value, bool):
+            raise _Mismatch
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                try:
+                    value = float(value)
+                except ValueError:
+                    raise _Mismatch from None
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise _Mismatch
+    if tp is float:
+        if isinstance(value, bool):
+            raise _Mismatch
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                raise _Mismatch from None
+        raise _Mismatch
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise _Mismatch
+    if isinstance(tp, type):
+        if isinstance(value, tp):
+            return value
+        raise _Mismatch
+    return value
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    """``{field name: resolved type}`` of the dataclass ``cls`` (string annotations resolved)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls)}
+
+
+def coerce_overrides(cls: type, values: Mapping[str, Any], what: str = "config") -> dict[str, Any]:
+    """``values`` checked against the field types of the dataclass ``cls`` and converted (``"16"`` -> 16 for an int
+    field, ``1`` -> 1.0 for a float field, ``"true"`` -> True for a bool field).
+
+    Args:
+        cls: the config dataclass. values: field name -> value (Python values, or strings from the command line).
+        what: what the config is, for the messages (``"behavior config"``).
+
+    Raises:
+        ValueError: a name that is not a field (the message lists the valid ones), or a value that does not fit
+            the field's type (one line naming the field, the expected type and the value).
+    """
+    types_ = field_types(cls)
+    unknown = sorted(set(values) - set(types_))
+    if unknown:
+        raise ValueError(f"unknown {what} fields {unknown}; valid fields: {sorted(types_)}")
+    out = {}
+    for name, value in values.items():
+        try:
+            out[name] = _coerce(types_[name], value)
+        except _Mismatch:
+            raise ValueError(f"{what} field {name!r} expects {_type_name(types_[name])}, got {value!r}") from None
+    return out
+
+
+__all__ = ["coerce_overrides", "field_types"]
