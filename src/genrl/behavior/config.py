@@ -10,13 +10,18 @@ Presets:
 
 * ``"paper"``: the reference sizes (actor/critic 4 x 1024, 32 x 32 = 1024 start states per update).
 * ``"small"``: CPU-trainable (actor/critic 2 x 256, 16 x 16 = 256 start states); about 0.47 s per actor-critic
-  update on 2 idle CPU cores with the ``small`` world-model preset (``benchmarks/bench_behavior.py``). Its
-  learning rates are higher than the paper's 3e-5 (actor 1e-4, critic 3e-4) because CPU runs last hundreds to a
-  few thousand updates, not the paper's 50k: at 3e-5 the actor barely moves in 500 updates.
+  update on 2 idle CPU cores with the ``small`` world-model preset (``benchmarks/bench_behavior.py``). CPU runs
+  last hundreds to a few thousand updates, not the paper's 50k, so its actor and critic learning rates are 1e-3
+  (paper 3e-5: the actor barely moves in 500 updates) and its actor's standard deviation has a floor of 0.3
+  (paper 0.1), which keeps imagined trajectories stochastic so the actor exploits the world model's errors less.
+  On the shipped walker MFWM that lifted walker_stand from 0.13-0.39 (actor 1e-4 / critic 3e-4, min std 0.1) to
+  0.48 +- 0.05 (2 seeds) after 1,000 updates and left lying down and walk unchanged
+  (``docs/results/walker_curve.md``, 2026-12-02).
 * ``"tiny"``: for tests only (actor/critic 2 x 32, 4 x 8 = 32 start states).
 
-Everything else (horizon 16, gamma 0.99, lambda 0.95, the optimiser apart from the small preset's learning rates,
-return normalisation, slow critic, reward and alignment settings) is the reference's value in every preset.
+Everything else (horizon 16, gamma 0.99, lambda 0.95, the optimiser apart from the small preset's learning rates
+and std floor, return normalisation, slow critic, reward and alignment settings) is the reference's value in every
+preset.
 """
 
 from __future__ import annotations
@@ -134,7 +139,7 @@ class BehaviorConfig:
 PRESETS: dict[str, BehaviorConfig] = {
     "paper": BehaviorConfig(),
     "small": BehaviorConfig(actor_layers=2, actor_units=256, critic_layers=2, critic_units=256, batch_size=16,
-                            batch_length=16, actor_lr=1e-4, critic_lr=3e-4),
+                            batch_length=16, actor_lr=1e-3, critic_lr=1e-3, actor_min_std=0.3),
     "tiny": BehaviorConfig(actor_layers=2, actor_units=32, critic_layers=2, critic_units=32, batch_size=4,
                            batch_length=8),
 }
