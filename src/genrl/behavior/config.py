@@ -1,4 +1,5 @@
-"""Configuration of behavior learning in imagination (paper section 3.2, appendix B; reference 6, 7, 7b, 12.2).
+"""Configuration of behavior learning in imagination (paper section 3.2, appendix B; official ``agent/dreamer.py``
+``ActorCritic``).
 
 Usage::
 
@@ -8,7 +9,7 @@ Usage::
 
 Presets:
 
-* ``"paper"``: the reference sizes (actor/critic 4 x 1024, 32 x 32 = 1024 start states per update).
+* ``"paper"``: the official sizes (actor/critic 4 x 1024, 32 x 32 = 1024 start states per update).
 * ``"small"``: CPU-trainable (actor/critic 2 x 256, 16 x 16 = 256 start states); about 0.47 s per actor-critic
   update on 2 idle CPU cores with the ``small`` world-model preset (``benchmarks/bench_behavior.py``). CPU runs
   last hundreds to a few thousand updates, not the paper's 50k, so its actor and critic learning rates are 1e-3
@@ -20,7 +21,7 @@ Presets:
 * ``"tiny"``: for tests only (actor/critic 2 x 32, 4 x 8 = 32 start states).
 
 Everything else (horizon 16, gamma 0.99, lambda 0.95, the optimiser apart from the small preset's learning rates
-and std floor, return normalisation, slow critic, reward and alignment settings) is the reference's value in every
+and std floor, return normalisation, slow critic, reward and alignment settings) is the official value in every
 preset.
 """
 
@@ -43,9 +44,10 @@ class BehaviorConfig:
         critic_units: width of the critic MLP.
         batch_size: sequences per update ``B`` (offline: dataset windows; data-free: synthetic, see ``starts``).
         batch_length: steps per sequence ``T``; every posterior state of the ``B x T`` batch is one imagination
-            start (reference 7.3), so an update imagines from ``starts = B * T`` states.
+            start (official ``agent/dreamer.py`` ``WorldModel.imagine``), so an update imagines from ``starts = B * T``
+            states.
         horizon: imagination horizon ``H`` (imagined steps after the start state; ``H + 1`` states per trajectory).
-        gamma: discount per imagined step (constant: no continuation head; reference 7.3).
+        gamma: discount per imagined step (constant: no continuation head, as the official ``WorldModel.imagine``).
         lam: lambda of the lambda-returns.
         actor_lr / critic_lr: Adam learning rates. adam_eps: Adam epsilon.
         grad_clip: global gradient-norm clipping threshold (actor and critic separately).
@@ -53,11 +55,12 @@ class BehaviorConfig:
             matrices only (as :func:`genrl.worldmodel.model.make_optimizer`).
         actor_min_std / actor_max_std: bounds of the actor's standard deviation
             ``sigma = (max - min) * sigmoid(raw + 2) + min``.
-        actor_entropy: entropy bonus coefficient of the actor loss (0 in GenRL; reference 7.4).
+        actor_entropy: entropy bonus coefficient of the actor loss (0 in GenRL; official ``actor_ent``).
         critic_bins: twohot bins of the critic (uniform in symlog space over ``[critic_low, critic_high]``).
         critic_low / critic_high: bin range in symlog space.
         slow_critic_every: hard-copy the critic into the slow (target) critic at the first update and then every
-            this many updates (reference: 100). The slow critic provides the values of the lambda-returns.
+            this many updates (official ``ActorCritic.update_slow_target``: 100). The slow critic provides the values of
+            the lambda-returns.
         return_ema: EMA rate ``alpha`` of the return percentiles (``P <- alpha q + (1 - alpha) P``, ``P`` starts at 0,
             no bias correction).
         return_low / return_high: the percentiles (as fractions) of the return normalisation.
@@ -66,8 +69,10 @@ class BehaviorConfig:
         align_b: best-matching temporal alignment window ``b`` (paper appendix E): the first ``b`` target states
             are matched against every ``b``-step window of the imagined trajectory. 1 = match the initial target
             state only; ``b >= horizon`` (or ``b <= 0``) = no alignment (imagined step t vs target t).
-        skip_first_target: roll the connector out ``H + 2`` steps and drop the first state (reference 6.1).
-        warmup_steps: data-free only: imagined steps that advance the synthetic start states (reference 7b).
+        skip_first_target: roll the connector out ``H + 2`` steps and drop the first state (official
+            ``tools/genrl_utils.py`` ``video_text_reward``).
+        warmup_steps: data-free only: imagined steps that advance the synthetic start states (official
+            ``imag_warmup_steps``).
         connector_fraction: data-free only: probability that a synthetic start takes the ``z`` of a connector
             sample (from a random unit embedding) instead of a uniformly random ``z``.
         random_action_fraction: data-free only: fraction of the synthetic starts warmed up with uniform random

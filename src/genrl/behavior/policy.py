@@ -1,5 +1,5 @@
 """Behavior runs as policies: reload (:func:`load_policy`), evaluate in the real environment (:func:`eval_policy`,
-``genrl eval``), and the helpers the trainer shares with them (reference section 10).
+``genrl eval``), and the helpers the trainer shares with them (official ``train.py`` ``Workspace.eval``).
 
 A behavior run stores only the actor-critic; the world model is read from the pre-training run folder named in its
 ``config.json``, together with a fingerprint of the weights it was trained against (the pre-training checkpoint's

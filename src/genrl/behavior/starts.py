@@ -1,15 +1,16 @@
 """Imagination start states: offline (dataset posteriors) or data-free (synthetic) (paper 4.2, appendix F.1;
-reference 7.3, 7b).
+official ``agent/dreamer.py`` ``WorldModel.imagine``, data-free branch of ``train.py`` ``Workspace.train``).
 
 * :func:`offline_starts`: every posterior state of a ``[B, T]`` dataset batch, flattened to ``B * T`` starts
-  (the reference's 32 x 32 = 1024), detached.
+  (the official 32 x 32 = 1024), detached.
 * :func:`data_free_starts`: no data at all. Each start begins at ``h = 0`` with a ``z`` that is, with probability
   ``connector_fraction`` (0.5), the ``z`` of a connector sample driven by random unit embeddings (through the
   aligner, sampled priors, a fresh embedding per sequence *and* step), else a uniformly random one-hot ``z``
   (``logit`` = uniform); then ``warmup_steps`` (5) imagined steps are taken with uniform random actions for a
   ``random_action_fraction`` (0.5) share of the starts and with the current policy for the rest. Deliberate
-  difference from the official code (reference 15.18): every start gets its own initial state (the official code
-  warms the same 512 initial states up twice), and any count ``n`` works (no divisibility constraint).
+  difference from the official code: every start gets its own initial state (the official ``train.py``
+  ``Workspace.train`` warms the same 512 initial states up twice, an official bug), and any count ``n`` works (no
+  divisibility constraint).
 
 Everything runs under ``torch.no_grad`` and uses the global torch RNG.
 """
@@ -30,7 +31,7 @@ from genrl.worldmodel.rssm import State
 
 @torch.no_grad()
 def offline_starts(wm: WorldModel, batch: dict[str, torch.Tensor]) -> State:
-    """Posterior states of a dataset batch as imagination starts (reference 7.3).
+    """Posterior states of a dataset batch as imagination starts (official ``agent/dreamer.py`` ``WorldModel.imagine``).
 
     Args:
         wm: the (frozen) world model.
@@ -39,7 +40,7 @@ def offline_starts(wm: WorldModel, batch: dict[str, torch.Tensor]) -> State:
 
     Returns:
         float32 states ``{"deter": [B*T, deter], "stoch": [B*T, S, D], "logit": [B*T, S, D]}`` on the model's
-        device (posterior ``z`` sampled, as the reference's ``observe`` does).
+        device (posterior ``z`` sampled, as the official ``agent/dreamer_utils.py`` ``observe`` does).
     """
     post, _ = wm.observe(batch, sample=True)
     return {k: v.reshape(-1, *v.shape[2:]).float() for k, v in post.items()}
@@ -54,7 +55,8 @@ def _uniform_latents(n: int, stoch: int, discrete: int, device: torch.device) ->
 
 @torch.no_grad()
 def connector_latents(model: MFWM, n: int) -> torch.Tensor:
-    """``n`` connector samples' ``z`` float32 ``[n, S, D]`` from random unit embeddings (reference 7b step 2).
+    """``n`` connector samples' ``z`` float32 ``[n, S, D]`` from random unit embeddings (official ``train.py``
+    ``Workspace.train``).
 
     Sequences of ``2 k`` steps (``k`` = the VLM's frames per clip), a fresh ``normalize(N(0, I))`` embedding per
     sequence and step, passed through the aligner, sampled priors; all steps are used.
@@ -70,7 +72,8 @@ def connector_latents(model: MFWM, n: int) -> torch.Tensor:
 def data_free_starts(model: MFWM, n: int, policy: Callable[[torch.Tensor], torch.Tensor] | None,
                      warmup_steps: int = 5, connector_fraction: float = 0.5,
                      random_action_fraction: float = 0.5) -> State:
-    """Synthetic imagination starts that need no dataset (paper appendix F.1; reference 7b).
+    """Synthetic imagination starts that need no dataset (paper appendix F.1; official ``train.py``
+    ``Workspace.train``).
 
     Args:
         model: the (frozen) MFWM (world model + connector + aligner).

@@ -1,5 +1,5 @@
-"""Behavior learning in imagination: ``genrl behave RUN --task walker_stand`` (paper 3.2, 4.1, 4.2; reference 6, 7,
-7b, 10, 11.2).
+"""Behavior learning in imagination: ``genrl behave RUN --task walker_stand`` (paper 3.2, 4.1, 4.2;
+official ``train.py`` ``Workspace.train``, ``agent/dreamer.py`` ``ActorCritic``, ``tools/genrl_utils.py`` rewards).
 
 A pre-trained MFWM (``genrl pretrain``) is loaded and frozen; the prompt (default: the task's Table 3 prompt, or a
 video) is turned into a target latent sequence once; an actor-critic is trained in imagination from dataset

@@ -1,4 +1,4 @@
-"""Offline datasets (paper section 4.1, Table 4; reference section 9).
+"""Offline datasets (paper section 4.1, Table 4; official ``tools/replay.py``).
 
 * :mod:`genrl.data.episode` -- the episode ``.npz`` format (official-compatible), validation, atomic writes;
 * :mod:`genrl.data.dataset` -- dataset folders: manifest, episodes, per-embedder embedding store;

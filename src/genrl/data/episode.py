@@ -1,4 +1,5 @@
-"""Episode files: one compressed ``.npz`` per episode, compatible with the official GenRL files (reference 9.1).
+"""Episode files: one compressed ``.npz`` per episode, compatible with the official GenRL files (official
+``tools/replay.py``).
 
 Keys (``T`` = entries including the reset entry, 501 for a full DMC episode):
 

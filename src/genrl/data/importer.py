@@ -1,5 +1,5 @@
-"""Import official GenRL ``.npz`` episodes into a dataset (reference 9.1), moving ``clip_video`` / ``clip_img``
-embeddings into the dataset's embedding store.
+"""Import official GenRL ``.npz`` episodes into a dataset (official ``tools/replay.py``), moving ``clip_video`` /
+``clip_img`` embeddings into the dataset's embedding store.
 
 Usage::
 

@@ -14,8 +14,9 @@ EMBEDDINGS = "embeddings"
 EMBEDDER_INFO = "embedder.json"
 INTERNVIDEO2_ID = "internvideo2-stage2-1b-f8"
 """Id under which official ``clip_video`` arrays are stored: InternVideo2-Stage2-1B video embedding (512-d) of the
-8-frame window ending at each entry (reference 9.3). The official sample has **8** leading zero rows (indices
-0-7, reference 9.3 caveat); imported values are kept exactly as they are (only cast to float16)."""
+8-frame window ending at each entry (official ``envs/main.py`` ``ViClipWrapper.process_episode``). The official
+sample has **8** leading zero rows (indices 0-7; the official ``process_episode`` now writes 7); imported values are
+kept exactly as they are (only cast to float16)."""
 SIGLIP_ID = "siglip-b16-224"
 """Id under which official ``clip_img`` arrays (768-d, unit norm, one per frame; SigLIP-B image embeddings, paper
 section 4) are stored when importing."""

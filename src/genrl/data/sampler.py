@@ -1,8 +1,8 @@
 """Training sequence sampler: batches of ``B`` windows of ``L`` consecutive steps, as torch tensors.
 
-Sampling follows the official replay (reference section 9.2): the episode index is uniform over episodes (not
-length-weighted) and the start index is uniform in ``[0, T_ep - L]``; episodes shorter than ``L`` are skipped. A
-window never spans two episodes.
+Sampling follows the official replay (``tools/replay.py`` ``ReplayBuffer.__iter__``): the episode index is uniform over
+episodes (not length-weighted) and the start index is uniform in ``[0, T_ep - L]``; episodes shorter than ``L`` are
+skipped. A window never spans two episodes.
 
 Storage: every kept key is held in **one contiguous array** ``[N, ...]`` (all kept episodes concatenated, ``N`` =
 total steps) plus the episode start offsets, so a batch is a single gather (``np.take`` on precomputed indices)

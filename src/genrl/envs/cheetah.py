@@ -1,4 +1,4 @@
-"""Cheetah domain: dm_control's half-cheetah with GenRL's custom tasks (reference 8.5).
+"""Cheetah domain: dm_control's half-cheetah with GenRL's custom tasks (official ``envs/custom_dmc_tasks/cheetah.py``).
 
 Model: dm_control's ``cheetah.xml`` with the floor enlarged to 200 m x 0.8 m (as the official custom tasks), so a
 fast runner never leaves it in a 10 s episode. Physics timestep 0.01 s, 1 physics step per control step,

@@ -2,7 +2,7 @@
 
 A domain is described by a :class:`DomainSpec` (physics factory, camera, timing, initial-state sampler,
 proprioceptive state, physics descriptors and the reward function of each task); :class:`DMCEnv` turns a
-(domain, task) pair into a ``gymnasium.Env`` with GenRL's conventions (reference section 8.2):
+(domain, task) pair into a ``gymnasium.Env`` with GenRL's conventions (official ``envs/main.py`` ``make``):
 
 * observation ``{"image": uint8 [64, 64, 3], "state": float32 [D]}``;
 * continuous actions in ``[-1, 1]^A`` (affinely mapped to the actuators' ``ctrlrange``; values outside are
@@ -41,7 +41,7 @@ class DomainSpec:
     Attributes:
         name: domain name, e.g. ``"walker"`` (task ids are ``f"{name}_{task}"``).
         make_physics: returns a fresh ``dm_control.mujoco.Physics`` (one per environment instance).
-        camera: camera index or name used for pixels (reference 8.2: 0, quadruped 2).
+        camera: camera index or name used for pixels (official ``envs/main.py`` ``make``: 0, quadruped 2).
         control_timestep: seconds of simulated time per control step (before action repeat).
         initialize: ``(physics, np.random.RandomState) -> None``; samples the initial state inside
             ``physics.reset_context()``.

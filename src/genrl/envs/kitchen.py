@@ -1,4 +1,5 @@
-"""Franka kitchen domain (reference section 8.7) on gymnasium-robotics ``FrankaKitchen-v1``.
+"""Franka kitchen domain (official ``envs/kitchen_extra.py``, ``envs/main.py`` ``KitchenWrapper``) on gymnasium-robotics
+``FrankaKitchen-v1``.
 
 Tasks (GenRL's single-task kitchen variants): ``microwave`` (open the microwave door), ``light`` (turn the light
 switch on), ``burner`` (turn the *bottom* burner knob), ``slide`` (open the slide cabinet). A task is solved
@@ -78,7 +79,8 @@ class KitchenTask:
     threshold: float
 
 
-# Goals (gymnasium-robotics OBS_ELEMENT_GOALS == relay-policy-learning) and GenRL's thresholds (reference 8.7).
+# Goals (gymnasium-robotics OBS_ELEMENT_GOALS == relay-policy-learning) and GenRL's thresholds (official
+# ``envs/kitchen_extra.py``).
 TASKS: dict[str, KitchenTask] = {
     "microwave": KitchenTask("microwave", (22,), (-0.75,), 0.25),
     "light": KitchenTask("light switch", (17, 18), (-0.69, -0.05), 0.5),

@@ -13,7 +13,8 @@ import numpy as np
 
 from genrl.envs.rendering import RenderSettings, apply_render_settings, ensure_headless_gl, track_for_exit
 
-# The official fixed kitchen camera (reference 8.7): shows the microwave, light switch, burners and slide cabinet.
+# The official fixed kitchen camera (official ``envs/kitchen_extra.py``, ``MovableCamera``): shows the microwave, light
+# switch, burners and slide cabinet.
 CAMERA = {"distance": 2.2, "lookat": (-0.2, 0.5, 2.0), "azimuth": 70.0, "elevation": -35.0}
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Quadruped domain: dm_control's quadruped ("ant") with GenRL's tasks (reference 8.6).
+"""Quadruped domain: dm_control's quadruped ("ant") with GenRL's tasks (official
+``envs/custom_dmc_tasks/quadruped.py``).
 
 Model: ``dm_control.suite.quadruped.make_model`` without terrain, walls, ball or rangefinders, with one floor size
 (100 m, enough for 20 s of running at 5 m/s) for every task so that all tasks share the same images. Control

@@ -23,7 +23,7 @@ DOMAIN_MODULES = {
     "kitchen": "genrl.envs.kitchen",
 }
 
-# The paper's Table 3 prompts (official TASK2PROMPT, latest revision; reference 14.2). The paper's spelling
+# The paper's Table 3 prompts (official ``tools/genrl_utils.py`` TASK2PROMPT, latest revision). The paper's spelling
 # "lunge pose" is used instead of the code's literal "lunge_pose".
 PROMPTS: dict[str, str] = {
     "quadruped_run": "spider running fast", "quadruped_walk": "spider walking fast",

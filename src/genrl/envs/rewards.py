@@ -1,6 +1,6 @@
-"""Short names for dm_control's ``tolerance`` reward shaping (reference section 8.1).
+"""Short names for dm_control's ``tolerance`` reward shaping (as used by the official ``envs/custom_dmc_tasks/*.py``).
 
-Notation of ``official_implementation.md`` section 8:
+Notation used in the reward docstrings of the domain modules:
 
 * ``G(x >= a, m)`` -> :func:`above` (gaussian sigmoid, value 0.1 at one margin),
 * ``G(x <= a, m)`` -> :func:`below`,

@@ -1,4 +1,5 @@
-"""Batched evaluation of pixel policies in the real environments (reference section 10; paper section 4).
+"""Batched evaluation of pixel policies in the real environments (official ``train.py`` ``Workspace.eval``; paper
+section 4).
 
 :func:`evaluate` builds ``episodes`` environments of one task (seeds ``seed, seed + 1, ...``, action repeat 2),
 steps them in lockstep and asks the policy for all actions at once (one batched inference per agent step). The

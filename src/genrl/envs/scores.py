@@ -1,4 +1,5 @@
-"""Random and expert reference returns per task, and score normalisation (paper Table 3; reference section 10).
+"""Random and expert reference returns per task, and score normalisation (paper Table 3; official
+``tools/task_scores.py``).
 
 ``normalized_score(task, ret) = (ret - random) / (expert - random)``: 0 is a random agent, 1 an expert.
 Returns are episode sums over 500 agent steps (action repeat 2) for DMC tasks, and 0/1 success for kitchen.

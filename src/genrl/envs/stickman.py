@@ -1,12 +1,13 @@
-"""Stickman domain: GenRL's planar humanoid (walker legs, short torso, neck/head, two 2-link arms; reference 8.4).
+"""Stickman domain: GenRL's planar humanoid (walker legs, short torso, neck/head, two 2-link arms; official
+``envs/custom_dmc_tasks/stickman.py``).
 
-The model ``assets/stickman.xml`` is our own MJCF written from the reference description (15 bodies, 13 joints,
-10 motors, camera 0 = ``side`` tracking the COM). The posture/locomotion rewards are the walker's
+The model ``assets/stickman.xml`` is our own MJCF written from a description of the official ``stickman.xml`` (15
+bodies, 13 joints, 10 motors, camera 0 = ``side`` tracking the COM). The posture/locomotion rewards are the walker's
 (:class:`genrl.envs.walker.PlanarRewards`) with stand height 1.15 and kick height 1.15; stickman adds
 ``hands_up`` and ``boxing``.
 
 Deliberate difference from the official code: the official ``stand`` multiplies ``S`` by ``(5 I[vx >= 0] + 1)/6``
-(a "move" term with speed 0 and hence margin 0, listed as a bug in the reference); here ``stand`` is the plain
+(a "move" term with speed 0 and hence margin 0, an official bug); here ``stand`` is the plain
 standing reward ``S`` (as in dm_control's walker).
 """
 

@@ -1,8 +1,10 @@
-"""Walker domain: dm_control's planar walker with the standard and GenRL's custom tasks (reference 8.3).
+"""Walker domain: dm_control's planar walker with the standard and GenRL's custom tasks (official
+``envs/custom_dmc_tasks/walker.py``).
 
 The model is dm_control's ``walker.xml`` (identical to the official copy). Rewards are re-stated from the
-reference tables; the standard ``stand``/``walk``/``run`` match dm_control's own (checked by a test). The shared
-posture rewards are written once in :class:`PlanarRewards` and reused by the Stickman domain with its constants.
+official ``envs/custom_dmc_tasks/walker.py``; the standard ``stand``/``walk``/``run`` match dm_control's own (checked
+by a test). The shared posture rewards are written once in :class:`PlanarRewards` and reused by the Stickman domain
+with its constants.
 
 Quantities (all in metres / radians / SI units, world frame unless said otherwise): ``z_*`` body-frame origin
 heights (thigh = hip joint, leg = shin middle, foot = ankle), ``upright`` = torso ``zz`` rotation entry,
@@ -61,7 +63,8 @@ def mean_z(physics, part: str) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class PlanarRewards:
-    """Posture and locomotion rewards shared by the walker and the stickman (reference 8.3 and 8.4).
+    """Posture and locomotion rewards shared by the walker and the stickman (official
+    ``envs/custom_dmc_tasks/walker.py`` and ``stickman.py``).
 
     Attributes:
         stand_height: torso height for standing (walker 1.2, stickman 1.15); margin is half of it.

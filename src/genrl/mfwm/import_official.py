@@ -16,9 +16,9 @@ an OmegaConf object, so ``omegaconf`` must be installed (``pip install omegaconf
 What is converted (names: :mod:`genrl.mfwm.official_map`): the world model (encoder, RSSM, decoder), the connector
 and the aligner; the configuration maps to a :class:`~genrl.worldmodel.config.WorldModelConfig` (for the paper's
 snapshots: the ``paper`` preset). The reward head is dropped unless asked for (GenRL never uses it: it is trained on
-the collection task's reward, reference section 15.15), so the config equals the ``paper`` preset and
-``genrl pretrain DATA --vlm internvideo2 ... --preset paper --init RUN`` continues training it. Optimizer states and
-the actor-critics are not converted.
+the collection task's reward, a waste in the official ``agent/dreamer.py`` ``WorldModel``), so the config equals the
+``paper`` preset and ``genrl pretrain DATA --vlm internvideo2 ... --preset paper --init RUN`` continues training it.
+Optimizer states and the actor-critics are not converted.
 
 Usage::
 

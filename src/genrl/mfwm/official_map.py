@@ -195,7 +195,7 @@ def mfwm_pairs(cfg: WorldModelConfig) -> list[tuple[str, str]]:
         for j in range(n):
             ours, theirs = f"aligner.{part}.{j}", f"wm.connector.aligner.{part}.{j}"
             pairs += _linear(f"{ours}.linear", f"{theirs}.layer")
-            if not (part == "up" and j == 0):  # the first up block has no norm (reference: norm='none')
+            if not (part == "up" and j == 0):  # first up block: norm='none' (official UNetDenoiser)
                 pairs += _linear(f"{ours}.norm", f"{theirs}.norm_layer._layer")
             if (part, j) in (("down", 1), ("up", 1)):  # the blocks that change the width have a projection
                 pairs += _linear(f"{ours}.skip", f"{theirs}.res_proj")

@@ -1,8 +1,8 @@
 """The one interface every video-language model (VLM) backend implements, and shared pre-processing.
 
 An :class:`Embedder` maps clips of ``n_frames`` RGB frames and text prompts into one ``dim``-dimensional space,
-both L2-normalized (paper section 3; reference section 2). Downstream code reads ``dim`` and ``n_frames`` from the
-embedder and never assumes 512 or 8.
+both L2-normalized (paper section 3; official ``tools/genrl_utils.py`` ``ViCLIPGlobalInstance``). Downstream code reads
+``dim`` and ``n_frames`` from the embedder and never assumes 512 or 8.
 
 Usage::
 
@@ -146,7 +146,8 @@ def check_clips(frames: np.ndarray | torch.Tensor, n_frames: int) -> torch.Tenso
 def resize_frames(frames: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
     """uint8 ``[M, H, W, 3]`` -> float32 ``[M, 3, h, w]`` in [0, 1], bilinear (antialiased when shrinking).
 
-    Upsampling matches torchvision's ``Resize(size, bilinear)`` on float tensors (reference section 2: 64 -> 224).
+    Upsampling matches torchvision's ``Resize(size, bilinear)`` on float tensors (official
+    ``ViCLIPGlobalInstance.instantiate``: 64 -> 224).
     """
     h, w = (size, size) if isinstance(size, int) else size
     x = frames.permute(0, 3, 1, 2).float().div_(255.0)
@@ -202,7 +203,8 @@ def load_video_prompt(path: str | Path, k: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def sliding_clips(frames: np.ndarray, k: int, starts: np.ndarray | None = None) -> np.ndarray:
-    """Clips of ``k`` frames *ending* at each step t (reference section 9.3), edge-padded at the start.
+    """Clips of ``k`` frames *ending* at each step t (official ``envs/main.py`` ``ViClipWrapper.process_episode``),
+    edge-padded at the start.
 
     Args:
         frames: uint8 ``[T, H, W, 3]`` (one episode).

@@ -2,8 +2,8 @@
 
 Episodes are split by name into *train* and *held-out* (a stable hash of the episode name, ~10 % held out), so
 evaluation clips come from episodes the model never saw. Each clip is the ``k`` frames ending at step ``t``
-(reference section 9.3 convention) with its caption facts from :mod:`genrl.vlm.captions`, its task rewards (mean
-over the clip's steps) and a few paraphrased captions.
+(the official ``envs/main.py`` ``ViClipWrapper.process_episode`` convention) with its caption facts from
+:mod:`genrl.vlm.captions`, its task rewards (mean over the clip's steps) and a few paraphrased captions.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""Embedding a dataset with a VLM (``genrl embed DATASET --vlm NAME``; reference section 9.3).
+"""Embedding a dataset with a VLM (``genrl embed DATASET --vlm NAME``; official ``envs/main.py``
+``ViClipWrapper.process_episode``).
 
 For every step ``t`` of every episode the stored embedding is that of the ``k``-frame clip *ending* at ``t``
 (frames ``t-k+1 .. t``), the convention the connector's training assumes. For the first ``k-1`` steps, where the
 clip would start before the episode, the missing frames are copies of frame 0 (a still start), so every step has a
-real, normalized embedding; the official code stores zero vectors there instead (reference 9.3), which
-``genrl data import`` keeps as they are for official files.
+real, normalized embedding; the official code stores zero vectors there instead (official
+``ViClipWrapper.process_episode``), which ``genrl data import`` keeps as they are for official files.
 
 Embeddings go to ``DATASET/embeddings/<embedder id>/<episode>.npy`` (float16), one file per episode, written
 atomically: re-running the command skips finished episodes (resume), and switching VLM never rewrites episodes.

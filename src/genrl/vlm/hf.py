@@ -4,7 +4,7 @@
 * :class:`CLIPEmbedder` — CLIP (``openai/clip-vit-base-patch16``): an image model; ``n_frames`` > 1 mean-pools frames.
 * :class:`SiglipEmbedder` — SigLIP (``google/siglip-base-patch16-224``): same, with SigLIP's max-length text padding.
 
-They are alternatives to the paper's InternVideo2 (reference section 2; :mod:`genrl.vlm.internvideo2`): every
+They are alternatives to the paper's InternVideo2 (:mod:`genrl.vlm.internvideo2`): every
 backend implements :class:`genrl.vlm.base.Embedder`, so downstream code reads ``dim``/``n_frames`` from it.
 
 Nothing is ever downloaded: ``from_pretrained(path, local_files_only=True)``. A missing or incomplete directory

@@ -2,7 +2,7 @@
 
 The model code is not re-implemented: the user supplies the ``InternVideo2/multi_modality`` folder of the official
 InternVideo repository (or GenRL's copy under ``third_party/InternVideo``) and the stage-2 checkpoint, and this
-adapter loads them the way the official GenRL does (reference section 2, ``tools/genrl_utils.py``
+adapter loads them the way the official GenRL does (``tools/genrl_utils.py``
 ``ViCLIPGlobalInstance.instantiate``): the demo config ``demo/internvideo2_stage2_config.py`` with 8 frames
 (temporal position embeddings interpolated from 4 at load), ``setup_internvideo2`` and the ``InternVideo2_Stage2``
 model of ``demo/small_utils.py`` (GenRL) or ``demo/utils.py`` (upstream), fp32.
@@ -42,8 +42,8 @@ MAX_TEXT_TOKENS = 40
 def preprocess_clips(clips: torch.Tensor, size: int = IMAGE_SIZE) -> torch.Tensor:
     """uint8 ``[N, k, H, W, 3]`` RGB -> float32 ``[N, k, 3, size, size]`` as InternVideo2 expects.
 
-    ``x / 255``, bilinear resize to ``size`` x ``size`` (no crop), then ImageNet ``(x - mean) / std`` (reference
-    section 2, "Video input tensor" and "Resizing for env frames").
+    ``x / 255``, bilinear resize to ``size`` x ``size`` (no crop), then ImageNet ``(x - mean) / std`` (official
+    ``tools/genrl_utils.py`` ``ViCLIPGlobalInstance.instantiate`` ``preprocess_transf``).
     """
     n, k = clips.shape[:2]
     x = resize_frames(clips.reshape(n * k, *clips.shape[2:]), size)
@@ -111,7 +111,7 @@ def _import_official(code_dir: Path):
 
 
 class InternVideo2Embedder(BatchedEmbedder):
-    """InternVideo2-Stage2-1B (reference section 2) via the official code: 8-frame clips and text -> 512-d.
+    """InternVideo2-Stage2-1B via the official code: 8-frame clips and text -> 512-d.
 
     Args:
         code_dir: the official ``InternVideo2/multi_modality`` folder.
