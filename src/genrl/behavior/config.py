@@ -30,6 +30,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from genrl.utils.fields import coerce_overrides
+
 SCORES = ("cosine", "max_cosine")
 
 
@@ -161,12 +163,13 @@ def behavior_preset(name: str, **overrides: Any) -> BehaviorConfig:
     """A copy of ``PRESETS[name]`` with ``overrides`` applied.
 
     Raises:
-        ValueError: unknown preset (the message lists the valid ones), unknown override field or invalid value.
+        ValueError: unknown preset (the message lists the valid ones), unknown override field, a value of the
+            wrong type (:func:`genrl.utils.fields.coerce_overrides`) or an invalid value.
     """
     if name not in PRESETS:
         raise ValueError(f"unknown behavior preset {name!r}; valid presets: {sorted(PRESETS)}")
     _check_fields(overrides)
-    return replace(PRESETS[name], **overrides)
+    return replace(PRESETS[name], **coerce_overrides(BehaviorConfig, overrides, "behavior config"))
 
 
 def to_dict(cfg: BehaviorConfig) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from genrl.behavior.actor_critic import ActorCritic
-from genrl.behavior.config import BehaviorConfig, behavior_preset, to_dict
+from genrl.behavior.config import behavior_preset, to_dict
 from genrl.behavior.policy import (CKPT, evaluate_and_log, load_policy, new_target,
                                    world_model_fingerprint)
 from genrl.behavior.oracle import OracleReward, OracleRewardHead, fit_oracle
@@ -41,7 +41,6 @@ from genrl.mfwm.pretrain import load_pretrained
 from genrl.mfwm.shipped import is_shipped_name
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
-from genrl.utils.fields import coerce_overrides
 from genrl.utils.io import write_json
 from genrl.utils.guards import guarded_step
 from genrl.utils.metrics import MetricsLogger, StepTimer
@@ -194,8 +193,7 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
             raise ValueError(f"task {cfg.task!r} has no default prompt; give one with --prompt or --video")
         prompt = PROMPTS[cfg.task]
     extra = {k: v for k, v in (("score", cfg.score), ("align_b", cfg.align_b)) if v is not None}
-    overrides = coerce_overrides(BehaviorConfig, {**cfg.overrides, **extra}, "behavior config")
-    bcfg = behavior_preset(cfg.preset, **overrides)
+    bcfg = behavior_preset(cfg.preset, **{**cfg.overrides, **extra})
     dev = resolve_device(cfg.device)
     model.to(dev).eval().requires_grad_(False)
     wm = model.wm
