@@ -162,3 +162,106 @@ def test_eval_seeds_of_training_seeds_are_disjoint():
     episodes = {s: set(range(eval_seed(s), eval_seed(s) + 10)) for s in range(5)}
     assert all(episodes[a].isdisjoint(episodes[b]) for a in episodes for b in episodes if a < b)
     assert min(eval_seed(s) for s in range(5)) >= 10_000  # above the collection episodes' seeds (0, 1, ...)
+
+
+# -- parallel evaluation (genrl.envs.vector) ----------------------------------------------------------------------
+
+def _no_live_workers():
+    import multiprocessing as mp
+
+    return [p for p in mp.active_children() if p.name.startswith("genrl-eval")] == []
+
+
+@pytest.mark.parametrize("task, action_dim", [(TASK, A), ("cheetah_run", 6)])
+def test_parallel_evaluate_matches_in_process(task, action_dim):
+    # 3 episodes on 2 workers: chunks of 2 and 1 environments.
+    kw = dict(episodes=3, seed=7, video_episodes=2, max_steps=20)
+    one = evaluate(RandomPolicy(action_dim, seed=4), task, workers=1, **kw)
+    two = evaluate(RandomPolicy(action_dim, seed=4), task, workers=2, **kw)
+    assert two.returns == one.returns and two.steps == one.steps == [20, 20, 20]
+    assert two.normalized == one.normalized and two.mean_normalized == one.mean_normalized
+    assert two.frames.shape == one.frames.shape == (21, 64, 128, 3) and two.frames.dtype == np.uint8
+    np.testing.assert_array_equal(two.frames, one.frames)
+    assert _no_live_workers()
+
+
+def test_resolve_workers():
+    import os
+
+    from genrl.envs.rollout import resolve_workers
+
+    cpus = len(os.sched_getaffinity(0))
+    assert resolve_workers(1, 10) == 1 and resolve_workers(4, 3) == 3 and resolve_workers(np.int64(2), 10) == 2
+    assert resolve_workers(None, 10) == resolve_workers("auto", 10) == min(10, cpus)
+    assert resolve_workers("auto", 1) == 1
+    for bad in (0, -1, True, "all", 2.0):
+        with pytest.raises(ValueError, match="workers"):
+            resolve_workers(bad, 10)
+    with pytest.raises(ValueError, match="unknown task"):
+        evaluate(RandomPolicy(A), "walker_nope", episodes=2, workers=2)
+
+
+def test_env_pool_masked_steps_and_worker_error():
+    from genrl.envs.vector import EnvPool, WorkerError
+
+    rng = np.random.default_rng(0)
+    actions = [rng.uniform(-1, 1, (3, A)).astype(np.float32) for _ in range(3)]
+    masks = [np.ones(3, bool), np.ones(3, bool), np.array([True, False, True])]
+    with EnvPool(TASK, seeds=[3, 4, 5], workers=2) as pool:
+        assert pool.chunks == [[0, 1], [2]] and pool.action_dim == A and pool.episode_steps == [500] * 3
+        got = [pool.step(a, m) for a, m in zip(actions, masks)]
+        assert got[2][0].shape == (2, 64, 64, 3) and got[2][1].dtype == np.float64 and got[2][2].dtype == bool
+        bad = np.zeros((3, A), np.float32)
+        bad[2, 0] = np.nan  # only episode 2 (worker 1) fails
+        with pytest.raises(WorkerError, match=r"^evaluate\(walker_stand\): episode 2 \(seed 5\) failed in worker 1: "
+                                              r"ValueError: walker_stand: action contains NaN") as err:
+            pool.step(bad, np.ones(3, bool))
+        assert "\n" not in str(err.value) and "validate_action" in err.value.remote_traceback
+        assert (err.value.task, err.value.episode, err.value.seed) == (TASK, 2, 5)
+        initial = pool.reset_images
+    assert all(p.exitcode is not None for p in pool._procs) and _no_live_workers()
+    envs = [make(TASK, seed=s) for s in (3, 4, 5)]
+    try:
+        np.testing.assert_array_equal(initial, np.stack([env.reset()[0]["image"] for env in envs]))
+        for (images, rewards, ended), a, m in zip(got, actions, masks):
+            want = [envs[i].step(a[i]) for i in np.flatnonzero(m)]
+            np.testing.assert_array_equal(images, np.stack([w[0]["image"] for w in want]))
+            assert rewards.tolist() == [float(w[1]) for w in want] and not ended.any()
+    finally:
+        for env in envs:
+            env.close()
+
+
+def test_parallel_evaluate_worker_failures_and_interrupt(monkeypatch):
+    import multiprocessing as mp
+    import os
+    import signal
+
+    from genrl.envs.vector import WorkerError
+
+    class _KillWorker(RandomPolicy):  # kills the second worker at the third step
+        steps = 0
+
+        def act(self, images, is_first):
+            self.steps += 1
+            if self.steps == 3:
+                os.kill(sorted(p.pid for p in mp.active_children() if p.name.startswith("genrl-eval"))[-1],
+                        signal.SIGKILL)
+            return super().act(images, is_first)
+
+    with pytest.raises(WorkerError, match=r"evaluate\(walker_stand\): worker 1 .*episodes 2-3.* exit code -9"):
+        evaluate(_KillWorker(A), TASK, episodes=4, max_steps=10, video_episodes=0, workers=2)
+    assert _no_live_workers()
+
+    class _Interrupt(RandomPolicy):
+        def act(self, images, is_first):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(_Interrupt(A), TASK, episodes=2, max_steps=10, video_episodes=0, workers=2)
+    assert _no_live_workers()
+
+    monkeypatch.setenv("MUJOCO_GL", "no-such-backend")  # the spawned workers cannot build an environment
+    with pytest.raises(WorkerError, match=r"^evaluate\(walker_stand\): episode 0 \(seed 5\) failed in worker 0: "):
+        evaluate(RandomPolicy(A), TASK, episodes=2, seed=5, max_steps=2, workers=2)
+    assert _no_live_workers()

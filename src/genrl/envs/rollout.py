@@ -2,7 +2,10 @@
 section 4).
 
 :func:`evaluate` builds ``episodes`` environments of one task (seeds ``seed, seed + 1, ...``, action repeat 2),
-steps them in lockstep and asks the policy for all actions at once (one batched inference per agent step). The
+steps them in lockstep and asks the policy for all actions at once (one batched inference per agent step). With
+``workers > 1`` the environments are built, stepped and rendered in that many worker processes
+(:class:`genrl.envs.vector.EnvPool`, several environments each) while the policy stays batched in this process;
+the returns, lengths and frames are identical to the in-process path (``workers=1``) for the same seeds. The
 episode return is the sum of the environment's step reward (DMC: ~1000 max over 500 agent steps; kitchen: 0/1
 sparse success over 140 agent steps) and is min-max normalised with the paper's random/expert references
 (:func:`genrl.envs.scores.normalized_score`) when the task has them.
@@ -18,7 +21,7 @@ This module only imports from ``genrl.envs`` (the top of the pipeline); the worl
 Usage::
 
     from genrl.envs.rollout import RandomPolicy, evaluate
-    result = evaluate(RandomPolicy(action_dim=6, seed=0), "walker_walk", episodes=10, seed=0)
+    result = evaluate(RandomPolicy(action_dim=6, seed=0), "walker_walk", episodes=10, seed=0, workers="auto")
     print(result.mean_return, result.mean_normalized)
     json.dump(result.to_dict(), f)
 """
@@ -26,13 +29,15 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from genrl.envs.registry import make, reference_scores
+from genrl.envs.registry import make, reference_scores, split_task
 from genrl.envs.scores import normalized_score
+from genrl.envs.vector import EnvPool, WorkerError
 
 
 @runtime_checkable
@@ -160,8 +165,58 @@ def _check_actions(actions: Any, n: int, action_dim: int, policy: Any, task: str
     return a
 
 
+def resolve_workers(workers: int | str | None, episodes: int) -> int:
+    """Number of evaluation processes: ``None``/``"auto"`` -> ``min(episodes, usable CPUs)``; an int is clipped to
+    ``episodes``.
+
+    Raises:
+        ValueError: an int below 1, a bool, or another string.
+    """
+    if workers is None or workers == "auto":
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, min(episodes, cpus))
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1, None or 'auto', got {workers!r}")
+    return max(1, min(episodes, int(workers)))
+
+
+class _LocalEnvs:
+    """The in-process counterpart of :class:`genrl.envs.vector.EnvPool` (same attributes and ``step``)."""
+
+    def __init__(self, task: str, seeds: list[int]):
+        self.envs: list[Any] = []
+        try:
+            for s in seeds:
+                self.envs.append(make(task, seed=s))
+            self.action_dim = int(self.envs[0].action_space.shape[0])
+            self.episode_steps = [int(getattr(env, "episode_steps", 0)) for env in self.envs]
+            self.reset_images = np.stack([env.reset()[0]["image"] for env in self.envs])  # seeded by make()
+        except BaseException:
+            self.close()
+            raise
+
+    def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        images, rewards, ended = [], [], []
+        for i in np.flatnonzero(active):
+            obs, reward, terminated, truncated, _ = self.envs[i].step(actions[i])
+            images.append(obs["image"])
+            rewards.append(float(reward))
+            ended.append(bool(terminated or truncated))
+        return np.stack(images), np.asarray(rewards, dtype=np.float64), np.asarray(ended, dtype=bool)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+    def __enter__(self) -> "_LocalEnvs":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 def evaluate(policy: BatchPolicy, task: str, episodes: int = 10, seed: int = 0, video_episodes: int = 1,
-             progress: bool = False, max_steps: int | None = None) -> EvalResult:
+             progress: bool = False, max_steps: int | None = None, workers: int | str | None = 1) -> EvalResult:
     """Run ``episodes`` episodes of ``task`` in lockstep with one batched policy call per agent step.
 
     Args:
@@ -173,13 +228,22 @@ def evaluate(policy: BatchPolicy, task: str, episodes: int = 10, seed: int = 0, 
         progress: show a tqdm bar over agent steps.
         max_steps: cap on the agent steps per episode, for quick tests; the returns are then NOT comparable with
             the paper's scores (DMC episodes have 500 agent steps, kitchen 140).
+        workers: processes that build, step and render the environments (:func:`resolve_workers`): ``1`` (the
+            default) steps them one after another in this process; ``k > 1`` (clipped to ``episodes``) splits the
+            episodes into ``k`` contiguous chunks, one ``spawn``-ed worker process each (:mod:`genrl.envs.vector`);
+            ``None`` or ``"auto"``: ``min(episodes, usable CPUs)``. The policy always runs here, batched over all
+            episodes; results do not depend on ``workers``. Worker start-up costs a few seconds per call.
 
     Returns:
         :class:`EvalResult`.
 
     Raises:
-        ValueError: ``episodes < 1``, ``video_episodes`` outside ``[0, episodes]``, ``max_steps < 1``, an unknown
-            task, or a policy output that is not a finite ``[N, A]`` array (the message names policy and task).
+        ValueError: ``episodes < 1``, ``video_episodes`` outside ``[0, episodes]``, ``max_steps < 1``, bad
+            ``workers``, an unknown task, or a policy output that is not a finite ``[N, A]`` array (the message
+            names policy and task).
+        genrl.envs.vector.WorkerError: (``workers > 1``) an environment raised in a worker or a worker died; the
+            one-line message names the task, the episode and its seed (the worker's traceback is attached as a
+            note). The workers are shut down on any error or KeyboardInterrupt.
     """
     if episodes < 1:
         raise ValueError(f"evaluate({task}): episodes must be >= 1, got {episodes}")
@@ -187,17 +251,18 @@ def evaluate(policy: BatchPolicy, task: str, episodes: int = 10, seed: int = 0, 
         raise ValueError(f"evaluate({task}): video_episodes must be in [0, episodes={episodes}], got {video_episodes}")
     if max_steps is not None and max_steps < 1:
         raise ValueError(f"evaluate({task}): max_steps must be >= 1 or None, got {max_steps}")
+    n_workers = resolve_workers(workers, episodes)
+    if n_workers > 1:
+        split_task(task)  # an unknown task raises ValueError here, as in-process
     start = time.perf_counter()
-    envs: list[Any] = []
-    try:
-        for i in range(episodes):
-            envs.append(make(task, seed=seed + i))
-        action_dim = int(envs[0].action_space.shape[0])
+    seeds = [seed + i for i in range(episodes)]
+    with (_LocalEnvs(task, seeds) if n_workers == 1 else EnvPool(task, seeds, n_workers)) as envs:
+        action_dim = envs.action_dim
         # Episodes end on the env's terminated/truncated or at max_steps; ``limit`` only sizes the progress bar.
-        limit = max(int(getattr(env, "episode_steps", 0)) for env in envs) or None
+        limit = max(envs.episode_steps) or None
         if max_steps is not None:
             limit = max_steps if limit is None else min(limit, max_steps)
-        images = np.stack([env.reset()[0]["image"] for env in envs])  # seeded by make()
+        images = envs.reset_images
         is_first = np.ones(episodes, dtype=bool)
         done = np.zeros(episodes, dtype=bool)
         returns = np.zeros(episodes, dtype=np.float64)
@@ -207,19 +272,18 @@ def evaluate(policy: BatchPolicy, task: str, episodes: int = 10, seed: int = 0, 
         bar = None
         if progress:
             from tqdm import tqdm
-            bar = tqdm(total=limit, desc=f"eval {task}", unit="step")
+            bar = tqdm(total=limit, desc=f"eval {task}" + (f" ({n_workers} workers)" if n_workers > 1 else ""),
+                       unit="step")
         try:
             while not done.all():
                 actions = _check_actions(policy.act(images, is_first), episodes, action_dim, policy, task)
-                images = images.copy()
-                for i, env in enumerate(envs):
-                    if done[i]:
-                        continue
-                    obs, reward, terminated, truncated, _ = env.step(actions[i])
-                    images[i] = obs["image"]
-                    returns[i] += float(reward)
-                    lengths[i] += 1
-                    done[i] = bool(terminated or truncated) or (max_steps is not None and lengths[i] >= max_steps)
+                running = np.flatnonzero(~done)
+                new_images, rewards, ended = envs.step(actions, ~done)
+                images = images.copy()  # finished episodes keep their last image
+                images[running] = new_images
+                returns[running] += rewards
+                lengths[running] += 1
+                done[running] = ended | ((lengths[running] >= max_steps) if max_steps is not None else False)
                 is_first = np.zeros(episodes, dtype=bool)
                 if video_episodes:
                     video.append(images[:video_episodes].copy())
@@ -228,9 +292,6 @@ def evaluate(policy: BatchPolicy, task: str, episodes: int = 10, seed: int = 0, 
         finally:
             if bar is not None:
                 bar.close()
-    finally:
-        for env in envs:
-            env.close()
 
     frames = None
     if video_episodes:
@@ -248,4 +309,5 @@ def evaluate(policy: BatchPolicy, task: str, episodes: int = 10, seed: int = 0, 
     )
 
 
-__all__ = ["BatchPolicy", "ConstantPolicy", "EVAL_SEED_BASE", "EvalResult", "RandomPolicy", "eval_seed", "evaluate"]
+__all__ = ["BatchPolicy", "ConstantPolicy", "EVAL_SEED_BASE", "EvalResult", "RandomPolicy", "WorkerError", "eval_seed",
+           "evaluate", "resolve_workers"]
