@@ -177,3 +177,46 @@ def test_step_timer_reports_the_interval_and_restarts():
     timer.add(0.0, 2.0, {"loss": 3.0, "kl": 0.5})
     assert timer.result() == {"loss": 2.0, "kl": 0.5, "seconds_per_update": 2.0, "data_fraction": 0.0}
     assert timer.result() == {"seconds_per_update": 0.0, "data_fraction": 0.0}  # the means restart too
+
+
+def test_log_config_writes_the_config_as_tensorboard_text(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    with MetricsLogger(tmp_path) as log:
+        log.log_config({"lr": 0.1, "shape": (2, 3)})
+    assert not (tmp_path / "metrics.jsonl").read_text()  # text goes to TensorBoard only
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    (event,) = acc.Tensors("config/text_summary")
+    assert event.step == 0 and json.loads(event.tensor_proto.string_val[0].decode()) == {"lr": 0.1, "shape": [2, 3]}
+    with MetricsLogger(tmp_path / "no_tb", use_tensorboard=False) as log:
+        log.log_config({"lr": 0.1})  # nothing to write to: no error
+
+
+def test_one_eval_metric_namespace_and_old_names_read_back():
+    from types import SimpleNamespace
+
+    from genrl.utils.eval_metrics import EVAL_METRICS, canonical_metric_names, eval_metrics
+
+    result = SimpleNamespace(mean_return=10.0, std_return=2.0, mean_normalized=0.5, stderr_normalized=0.1,
+                             seconds=3.0)
+    assert eval_metrics(result) == {"return_mean": 10.0, "return_std": 2.0, "normalized_mean": 0.5,
+                                    "normalized_stderr": 0.1, "seconds": 3.0}
+    assert tuple(eval_metrics(result)) == EVAL_METRICS
+    result.mean_normalized = result.stderr_normalized = None  # a task without reference returns
+    assert set(eval_metrics(result)) == {"return_mean", "return_std", "seconds"}
+    old = {"step": 5, "eval/mean_return": 1.0, "eval/std_return": 0.5, "eval/mean_normalized": 0.2,
+           "eval/stderr_normalized": 0.05, "eval/seconds": 4.0, "train/loss": 1.5}
+    assert canonical_metric_names(old) == {"step": 5, "eval/return_mean": 1.0, "eval/return_std": 0.5,
+                                           "eval/normalized_mean": 0.2, "eval/normalized_stderr": 0.05,
+                                           "eval/seconds": 4.0, "train/loss": 1.5}
+    assert canonical_metric_names({"eval/normalized_mean": 0.3}) == {"eval/normalized_mean": 0.3}
+
+
+def test_the_dashboard_reads_old_eval_names(tmp_path):
+    from genrl.app.report import _read_jsonl
+
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"step": 3, "eval/mean_normalized": 0.4}) + "\n"
+                                            + json.dumps({"step": 6, "eval/normalized_mean": 0.6}) + "\n")
+    assert [r["eval/normalized_mean"] for r in _read_jsonl(tmp_path / "metrics.jsonl")] == [0.4, 0.6]

@@ -15,6 +15,7 @@ from genrl.mfwm.aligner import Aligner, aligner_loss, lafite_noise
 from genrl.mfwm.connector import Connector, chunk_embeddings
 from genrl.mfwm.decode import check_embedder, decode_prompt, prompt_embedding
 from genrl.mfwm.pretrain import PretrainConfig, load_pretrained, pretrain
+from genrl.utils.runtime import ResumeMismatchError
 from genrl.vlm.minivlm import MiniVLMEmbedder
 from genrl.worldmodel.config import preset
 
@@ -130,7 +131,7 @@ def test_pretrain_refuses_missing_embeddings_and_other_domains(embedded, tmp_pat
     with pytest.raises(DatasetError, match="genrl embed"):
         pretrain(cfg, progress=False)
     pretrain(_cfg(root, vlm, tmp_path / "y", 1), progress=False)
-    with pytest.raises(DatasetError, match="world_model"):
+    with pytest.raises(ResumeMismatchError, match=r"holds a run with other settings: world_model\.deter="):
         pretrain(_cfg(root, vlm, tmp_path / "y", 2, overrides={"deter": 48}), progress=False)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import imageio.v3 as iio
@@ -11,6 +12,7 @@ import torch
 
 from genrl.data.collect import collect
 from genrl.data.dataset import Dataset
+from genrl.utils.runtime import ResumeMismatchError
 from genrl.vlm import PromptError, make_embedder
 from genrl.vlm.base import check_texts, load_video_prompt, pick_frames, resize_frames, sliding_clips
 from genrl.vlm.clips import build_clips, is_heldout
@@ -149,6 +151,10 @@ def test_train_loss_falls_and_resume_is_exact(walker_data, tmp_path, crash_after
     assert not (tmp_path / "b" / "model.safetensors").exists()
     train_minivlm(cfg(tmp_path / "b", 12), progress=False)  # resumes from step 8
     train_minivlm(cfg(tmp_path / "c", 12), progress=False)
+    other = cfg(tmp_path / "b", 16)
+    other.model = dataclasses.replace(TINY, dim=8)
+    with pytest.raises(ResumeMismatchError, match=r"holds a run with other settings: model\.dim=16 \(this run: 8\)"):
+        train_minivlm(other, progress=False)
     wb, _ = load_minivlm(tmp_path / "b")
     wc, _ = load_minivlm(tmp_path / "c")
     for a, b in zip(wb.state_dict().values(), wc.state_dict().values()):

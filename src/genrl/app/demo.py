@@ -16,7 +16,7 @@ states, and the behaviors are learned on the shipped model. ``--from-scratch`` (
 model) runs the full pipeline. The state and the report say which path ran.
 
 Every long stage has a progress bar with an ETA. Each underlying stage checkpoints on its own (datasets episode by
-episode, training every ``save_every`` updates), so Ctrl-C or ``kill -9`` loses at most the current checkpoint
+episode, training every ``save_every`` updates and on Ctrl-C), so ``kill -9`` loses at most the current checkpoint
 interval and re-running the same command continues. The device is CUDA when available, else CPU.
 """
 

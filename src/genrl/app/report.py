@@ -14,6 +14,7 @@ import platform
 import sys
 from pathlib import Path
 
+from genrl.utils.eval_metrics import canonical_metric_names
 from genrl.utils.io import atomic_path, write_text
 
 PLOTS = {  # plot file -> (metrics.jsonl relative to OUT, [(key, label)])
@@ -24,12 +25,14 @@ PLOTS = {  # plot file -> (metrics.jsonl relative to OUT, [(key, label)])
 
 
 def _read_jsonl(path: Path) -> list[dict]:
+    """The rows of a ``metrics.jsonl``, evaluation metrics under their current names (runs logged before the names
+    were unified too: :func:`genrl.utils.eval_metrics.canonical_metric_names`)."""
     if not path.is_file():
         return []
     rows = []
     for line in path.read_text().splitlines():
         try:
-            rows.append(json.loads(line))
+            rows.append(canonical_metric_names(json.loads(line)))
         except json.JSONDecodeError:  # a line cut by a crash
             continue
     return rows

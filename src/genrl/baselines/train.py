@@ -13,7 +13,7 @@ Outputs in ``out`` (the conventions of ``genrl pretrain``):
 * ``checkpoint/`` — safetensors weights + optimizers + RNG + step (every ``save_every`` updates, atomically);
   re-running the same command resumes from it. A NaN/Inf loss stops the run and keeps the last good checkpoint.
 * ``metrics.jsonl`` + TensorBoard events: ``train/*`` losses every ``log_every`` updates, ``eval/*`` scores every
-  ``eval_every`` updates.
+  ``eval_every`` updates and at the end (the names of every trainer, :mod:`genrl.utils.eval_metrics`).
 * ``eval.json`` — the final :class:`~genrl.envs.rollout.EvalResult` (``to_dict()``) plus ``method`` (the
   algorithm), ``algo``, ``reward``, ``task``, ``prompt``, ``seed``, ``step``, ``embedder_id``: the schema read by
   :mod:`genrl.evaluation.compare`; ``eval.mp4`` — the first evaluation episode.
@@ -22,25 +22,23 @@ Outputs in ``out`` (the conventions of ``genrl pretrain``):
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from genrl.baselines.algos import BaselineAgent, PixelPolicy, make_config
 from genrl.baselines.replay import FrameStackReplay, to_torch
 from genrl.baselines.rewards import check_kind, normalize_rewards, vlm_rewards
-from genrl.data.dataset import Dataset, DatasetError, check_domain
+from genrl.data.dataset import Dataset, check_domain
 from genrl.envs.registry import PROMPTS, split_task
 from genrl.envs.rollout import EvalResult, eval_seed, evaluate
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
+from genrl.utils.eval_metrics import eval_metrics
 from genrl.utils.io import write_json, write_video
-from genrl.utils.guards import guarded_step
-from genrl.utils.metrics import MetricsLogger, StepTimer
+from genrl.utils.runtime import Hook, LoopConfig, Runtime
 from genrl.vlm.base import Embedder
 
 CKPT = "checkpoint"
@@ -122,13 +120,6 @@ def run_eval(agent: BaselineAgent, cfg: BaselineConfig, device: torch.device, vi
                     max_steps=cfg.eval_max_steps)
 
 
-def _eval_metrics(result: EvalResult) -> dict:
-    out = {"mean_return": result.mean_return, "std_return": result.std_return, "seconds": result.seconds}
-    if result.mean_normalized is not None:
-        out.update(mean_normalized=result.mean_normalized, stderr_normalized=result.stderr_normalized)
-    return out
-
-
 def prepare(cfg: BaselineConfig, embedder: Embedder, progress: bool = True) -> tuple[Dataset, dict, dict]:
     """Check the task/dataset, label rewards and build the run config.
 
@@ -159,16 +150,6 @@ def prepare(cfg: BaselineConfig, embedder: Embedder, progress: bool = True) -> t
     return ds, rewards, run_cfg
 
 
-def _check_resume(out: Path, run_cfg: dict) -> None:
-    if not (out / "config.json").is_file():
-        return
-    old = json.loads((out / "config.json").read_text())
-    for key in _ESSENTIAL:
-        if old.get(key) != run_cfg[key]:
-            raise DatasetError(f"{out / 'config.json'} holds a run with {key}={old.get(key)!r}, not "
-                               f"{run_cfg[key]!r}; use another --out, or the same settings to resume")
-
-
 def train_baseline(cfg: BaselineConfig, embedder: Embedder, progress: bool = True) -> dict:
     """Train (or resume) a baseline, evaluate it, and return the contents of ``out/eval.json``.
 
@@ -176,58 +157,53 @@ def train_baseline(cfg: BaselineConfig, embedder: Embedder, progress: bool = Tru
     ``eval.json`` is returned.
 
     Raises:
-        see :func:`prepare`; FloatingPointError: non-finite loss (the last good checkpoint is kept);
-        CheckpointError: a damaged checkpoint.
+        see :func:`prepare`; ResumeMismatchError (a ``ValueError``): ``out`` holds a run with other essential
+        settings; FloatingPointError: non-finite loss (the last good checkpoint is kept); CheckpointError: a damaged
+        checkpoint; KeyboardInterrupt: re-raised after saving the updates done since the last checkpoint.
     """
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out)
+    rt = Runtime(cfg.out, threads=cfg.threads, checkpoint=CKPT)
+    out = rt.out
     device = resolve_device(cfg.device)
     ds, rewards, run_cfg = prepare(cfg, embedder, progress)
-    _check_resume(out, run_cfg)
-    write_json(out / "config.json", run_cfg)
-    torch.manual_seed(cfg.seed)
+    rt.check_resume(run_cfg, _ESSENTIAL)
+    rt.write_config(run_cfg)
+    rt.seed(cfg.seed)
     agent_cfg = make_config(cfg.algo, cfg.preset, **cfg.overrides)
     agent = BaselineAgent(agent_cfg, ds.action_dim, ds.image_size).to(device)
     opts = agent.make_optimizers()
     rng = np.random.default_rng(cfg.seed)  # the replay's sampling generator, checkpointed
     step = 0
-    if has_checkpoint(out / CKPT):
-        step = int(load_checkpoint(out / CKPT, {"agent": agent}, opts, rng=rng)["step"])
+    if rt.has_checkpoint():
+        step = int(load_checkpoint(rt.ckpt, {"agent": agent}, opts, rng=rng)["step"])
     if step >= cfg.steps and (out / EVAL_FILE).is_file():
         done = json.loads((out / EVAL_FILE).read_text())
         if done.get("step") == step:
             return done
     replay = FrameStackReplay.from_dataset(ds, rewards, agent_cfg.frame_stack, seed=cfg.seed, progress=progress)
     replay.rng = rng
-    logger = MetricsLogger(out, resume_step=step)  # drops lines logged after the checkpoint
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"{cfg.algo}-{cfg.reward}", unit="upd", disable=not progress)
-    timer = StepTimer()
+    final: list[EvalResult] = []
+
+    def save(at: int) -> None:
+        save_checkpoint(rt.ckpt, {"agent": agent}, opts, at, run_cfg, rng=replay.rng)
+
+    def evaluate_now(at: int, video: bool) -> EvalResult:
+        result = run_eval(agent, cfg, device, video=video)
+        rt.logger.log(at, eval_metrics(result), prefix="eval")
+        return result
+
     agent.train()
-    while step < cfg.steps:
-        t0 = time.perf_counter()
-        batch = to_torch(replay.sample(cfg.batch_size), device)
-        t1 = time.perf_counter()
-        metrics = guarded_step(lambda: agent.update(batch, opts, step), step, f"baseline {cfg.algo}", out / CKPT)
-        step += 1
-        timer.add(t1 - t0, time.perf_counter() - t0, metrics)
-        bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            last = timer.result()
-            logger.log(step, last)
-            bar.set_postfix(critic=f"{last['critic_loss']:.3g}", q=f"{last['q_mean']:.3g}")
-        if step % cfg.save_every == 0 or step == cfg.steps:
-            save_checkpoint(out / CKPT, {"agent": agent}, opts, step, run_cfg, rng=replay.rng)
-        if cfg.eval_every > 0 and step % cfg.eval_every == 0 and step < cfg.steps:
-            logger.log(step, _eval_metrics(run_eval(agent, cfg, device, video=False)), prefix="eval")
-    bar.close()
-    result = run_eval(agent, cfg, device, video=True)
-    logger.log(step, _eval_metrics(result), prefix="eval")
-    logger.close()
+    loop = LoopConfig(steps=cfg.steps, log_every=cfg.log_every, save_every=cfg.save_every,
+                      what=f"baseline {cfg.algo}", desc=f"{cfg.algo}-{cfg.reward}", progress=progress)
+    rt.run(loop, lambda at, batch: agent.update(batch, opts, at),
+           data=lambda at: to_torch(replay.sample(cfg.batch_size), device), save=save, start=step,
+           postfix=lambda last: {"critic": f"{last['critic_loss']:.3g}", "q": f"{last['q_mean']:.3g}"},
+           after_save=[Hook(lambda at: evaluate_now(at, video=False), every=cfg.eval_every, final=False)],
+           finish=lambda at: final.append(evaluate_now(at, video=True)))  # the final evaluation, with a video
+    result = final[0]
     if result.frames is not None:
         write_video(out / VIDEO_FILE, result.frames, fps=20, scale=2)
     record = {**result.to_dict(), "method": cfg.algo, "algo": cfg.algo, "reward": cfg.reward, "task": cfg.task,
-              "prompt": run_cfg["prompt"], "seed": cfg.seed, "step": step, "embedder_id": run_cfg["embedder_id"],
+              "prompt": run_cfg["prompt"], "seed": cfg.seed, "step": rt.step, "embedder_id": run_cfg["embedder_id"],
               "reward_embedder_id": run_cfg["reward_embedder_id"], "dataset": str(ds.root)}
     write_json(out / EVAL_FILE, record)
     return record

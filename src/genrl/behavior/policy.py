@@ -30,6 +30,7 @@ from genrl.mfwm.pretrain import load_pretrained
 from genrl.mfwm.shipped import resolve_run
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint
 from genrl.utils.device import resolve_device
+from genrl.utils.eval_metrics import eval_metrics
 from genrl.utils.io import write_json, write_video
 from genrl.utils.metrics import MetricsLogger
 from genrl.worldmodel.model import WorldModel
@@ -116,9 +117,10 @@ def _write_eval(result, out_json: Path, video: Path | None, extra: dict) -> dict
 def evaluate_and_log(model: MFWM, ac: ActorCritic, task: str, step: int, out: Path, logger: MetricsLogger,
                      episodes: int, seed: int) -> dict:
     """Training-time evaluation: ``episodes`` real episodes with the actor's mean; writes
-    ``out/evals/step_<N>.json`` and ``out/videos/eval_<N>.mp4``, logs ``eval/return_mean`` (and
-    ``eval/normalized_mean``, ``eval/return_std``, ``eval/seconds``) and the video. An evaluation whose JSON already
-    exists (a resumed run) is read back instead of re-run."""
+    ``out/evals/step_<N>.json`` and ``out/videos/eval_<N>.mp4``, logs the evaluation numbers of every trainer
+    (:func:`genrl.utils.eval_metrics.eval_metrics`: ``eval/return_mean``, ``eval/return_std``,
+    ``eval/normalized_mean``, ``eval/normalized_stderr``, ``eval/seconds``) and the video. An evaluation whose JSON
+    already exists (a resumed run) is read back instead of re-run."""
     path = out / "evals" / f"step_{step:07d}.json"
     if path.is_file():
         return json.loads(path.read_text())
@@ -128,10 +130,7 @@ def evaluate_and_log(model: MFWM, ac: ActorCritic, task: str, step: int, out: Pa
     result = evaluate(policy, task, episodes=episodes, seed=eval_seed(seed), video_episodes=1)
     ac.train(was_training)
     doc = _write_eval(result, path, out / "videos" / f"eval_{step:07d}.mp4", {"step": step})
-    numbers = {"return_mean": result.mean_return, "return_std": result.std_return, "seconds": result.seconds}
-    if result.mean_normalized is not None:
-        numbers["normalized_mean"] = result.mean_normalized
-    logger.log(step, numbers, prefix="eval")
+    logger.log(step, eval_metrics(result), prefix="eval")
     if result.frames is not None:
         logger.log_video(step, "eval/policy", result.frames, fps=VIDEO_FPS)
     return doc

@@ -13,19 +13,18 @@ in ``out``:
 * ``metrics.jsonl`` + TensorBoard (``train/...`` every ``log_every`` updates, ``eval/...``); a progress bar.
 * ``evals/step_<N>.json`` (:class:`genrl.envs.rollout.EvalResult` as JSON) and ``videos/eval_<N>.mp4``.
 
-A NaN/Inf loss stops training with a message; the last good checkpoint is kept. Policies are reloaded with
+The run skeleton (resume check, bar, logger, NaN/Inf guard, cadence) is :class:`genrl.utils.runtime.Runtime`: a
+NaN/Inf loss stops training with a message and the last good checkpoint is kept; Ctrl-C saves a checkpoint of the
+updates done and stops. Policies are reloaded with
 :func:`genrl.behavior.policy.load_policy` (``genrl eval``).
 """
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from genrl.behavior.actor_critic import ActorCritic
 from genrl.behavior.config import behavior_preset, to_dict
@@ -39,11 +38,10 @@ from genrl.data.sampler import SequenceSampler
 from genrl.envs.registry import PROMPTS, split_task
 from genrl.mfwm.pretrain import load_pretrained
 from genrl.mfwm.shipped import is_shipped_name
-from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from genrl.utils.checkpoint import load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.io import write_json
-from genrl.utils.guards import guarded_step
-from genrl.utils.metrics import MetricsLogger, StepTimer
+from genrl.utils.runtime import Hook, LoopConfig, Runtime
 
 # config.json keys that must not change when a run is resumed
 RESUME_KEYS = ("task", "run", "world_model", "prompt", "video", "use_aligner", "data_free", "dataset", "behavior",
@@ -174,14 +172,16 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
 
     Raises:
         ValueError: unknown task, a task of another domain than the MFWM's, no default prompt for the task, bad
-            settings, an embedder other than the MFWM's, a dataset of another domain, or ``out`` holding a run with
-            other settings (or trained on another version of the world model).
+            settings, an embedder other than the MFWM's or a dataset of another domain.
+        ResumeMismatchError (a ``ValueError``): ``out`` holds a run with other settings (or trained on another
+            version of the world model).
         FileNotFoundError: no MFWM checkpoint in ``run``, missing video or dataset.
         FloatingPointError: non-finite loss or metric (the last good checkpoint is kept).
+        KeyboardInterrupt: re-raised after saving the updates done since the last checkpoint.
     """
     _check(cfg)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    rt = Runtime(cfg.out, threads=cfg.threads, checkpoint=CKPT)
+    out = rt.out
     domain, _ = split_task(cfg.task)
     model, mcfg = load_pretrained(cfg.run)
     if domain != mcfg["domain"]:
@@ -207,13 +207,7 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
         raise FileNotFoundError(f"dataset {dataset} not found (give one with --dataset"
                                 f"{'' if cfg.reward == 'oracle' else ', or use --data-free'}){hint}")
     run_cfg = _run_config(cfg, mcfg, bcfg, prompt, dataset)
-    out = Path(cfg.out)
-    if (out / "config.json").is_file():
-        old = json.loads((out / "config.json").read_text())
-        for key in RESUME_KEYS:
-            if old.get(key) != run_cfg[key]:
-                raise ValueError(f"{out} holds a run with {key}={old.get(key)!r}, not {run_cfg[key]!r}; use another "
-                                 "--out, or the same settings (and world model) to resume")
+    rt.check_resume(run_cfg, RESUME_KEYS, hint="the same settings (and world model)")
     sampler = None
     ds = None
     if dataset is not None:
@@ -222,18 +216,18 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
     if not cfg.data_free:
         sampler = SequenceSampler.from_dataset(ds, bcfg.batch_size, bcfg.batch_length, seed=cfg.seed,
                                                keys=("observation", "action", "is_first"))
-    write_json(out / "config.json", run_cfg)
-    torch.manual_seed(cfg.seed)
+    rt.write_config(run_cfg)
+    rt.seed(cfg.seed)
     ac = ActorCritic(bcfg, wm.feat_dim, wm.action_dim).to(dev)
     opts = ac.optimizers()
     rng = sampler.rng if sampler is not None else None
     step = 0
     modules: dict[str, torch.nn.Module] = {}
-    if has_checkpoint(out / CKPT):  # the cached target (and oracle head) come back with the checkpoint
+    if rt.has_checkpoint():  # the cached target (and oracle head) come back with the checkpoint
         modules["target"] = new_target(bcfg, wm).to(dev)
         if cfg.reward == "oracle":
             modules["oracle"] = OracleRewardHead(wm.cfg.stoch, wm.cfg.discrete).to(dev)
-        state = load_checkpoint(out / CKPT, {"behavior": ac, **modules}, opts, rng=rng)
+        state = load_checkpoint(rt.ckpt, {"behavior": ac, **modules}, opts, rng=rng)
         step = int(state["step"])
     else:
         emb = _prompt_embedding(cfg, mcfg, prompt, embedder)
@@ -247,48 +241,38 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
     else:
         reward_fn = LatentReward(wm, modules["target"], bcfg.score, bcfg.align_b)
     policy_sample = lambda feat: ac.actor.sample(feat)[0]  # noqa: E731
-    logger = MetricsLogger(out, resume_step=step)  # drops lines logged after the checkpoint
     _drop_evals_after(out, step)
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"behave {cfg.task}", unit="upd", disable=not progress)
-    last: dict[str, float] = {}
-    last_eval = None
-    timer = StepTimer()
+    evals: list[dict] = []
 
-    def eval_due(at: int) -> bool:
-        return bool(cfg.eval_episodes) and at > 0 and ((cfg.eval_every and at % cfg.eval_every == 0)
-                                                       or at == cfg.steps)
+    def starts(at: int) -> dict:
+        if sampler is not None:
+            return offline_starts(wm, sampler.sample())
+        return data_free_starts(model, bcfg.starts, policy_sample, bcfg.warmup_steps, bcfg.connector_fraction,
+                                bcfg.random_action_fraction)
 
-    try:
-        if eval_due(step):  # resumed right after a save whose evaluation may not have run (read back if it did)
-            last_eval = evaluate_and_log(model, ac, cfg.task, step, out, logger, cfg.eval_episodes, cfg.seed)
-        while step < cfg.steps:
-            t0 = time.perf_counter()
-            if sampler is not None:
-                start = offline_starts(wm, sampler.sample())
-            else:
-                start = data_free_starts(model, bcfg.starts, policy_sample, bcfg.warmup_steps,
-                                         bcfg.connector_fraction, bcfg.random_action_fraction)
-            t1 = time.perf_counter()
-            metrics = guarded_step(lambda: ac.update(wm, reward_fn, start, opts), step, "behavior", out / CKPT)
-            step += 1
-            metrics.pop("seconds")
-            timer.add(t1 - t0, time.perf_counter() - t0, metrics)
-            bar.update(1)
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                last = timer.result("starts_fraction")
-                logger.log(step, last)
-                bar.set_postfix(reward=f"{last['reward_mean']:.3f}", actor=f"{last['actor_loss']:.3f}",
-                                critic=f"{last['critic_loss']:.2f}")
-            if step % cfg.save_every == 0 or step == cfg.steps:
-                save_checkpoint(out / CKPT, {"behavior": ac, **modules}, opts, step, run_cfg, rng=rng)
-            if eval_due(step):
-                last_eval = evaluate_and_log(model, ac, cfg.task, step, out, logger, cfg.eval_episodes, cfg.seed)
-    finally:
-        bar.close()
-        logger.close()
-    if last_eval is not None and step == cfg.steps:
+    def update(at: int, start: dict) -> dict:
+        metrics = ac.update(wm, reward_fn, start, opts)
+        metrics.pop("seconds")
+        return metrics
+
+    def save(at: int) -> None:
+        save_checkpoint(rt.ckpt, {"behavior": ac, **modules}, opts, at, run_cfg, rng=rng)
+
+    def evaluate(at: int) -> None:  # a resumed run reads an evaluation that already ran back from its JSON
+        evals.append(evaluate_and_log(model, ac, cfg.task, at, out, rt.logger, cfg.eval_episodes, cfg.seed))
+
+    def postfix(last: dict) -> dict:
+        return {"reward": f"{last['reward_mean']:.3f}", "actor": f"{last['actor_loss']:.3f}",
+                "critic": f"{last['critic_loss']:.2f}"}
+
+    loop = LoopConfig(steps=cfg.steps, log_every=cfg.log_every, save_every=cfg.save_every, what="behavior",
+                      desc=f"behave {cfg.task}", progress=progress, data_key="starts_fraction")
+    last = rt.run(loop, update, data=starts, save=save, start=step, postfix=postfix,
+                  after_save=[Hook(evaluate, every=cfg.eval_every, resume=True, enabled=cfg.eval_episodes > 0)])
+    last_eval = evals[-1] if evals else None
+    if last_eval is not None and rt.step == cfg.steps:
         write_final_eval(out, last_eval, cfg, prompt)
-    return {"step": step, "out": str(out), "train": last, "eval": last_eval}
+    return {"step": rt.step, "out": str(out), "train": last, "eval": last_eval}
 
 
 def write_final_eval(out: Path, result: dict, cfg: BehaveConfig, prompt: str | None) -> Path:

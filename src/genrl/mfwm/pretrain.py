@@ -10,19 +10,19 @@ embeddings (``genrl embed``). Outputs in ``--out``:
 * ``reports/step_<N>.png`` (+ ``.gif``): rows of ground truth, reconstruction, 16-step open-loop prediction and
   connector rollout from the real clip embedding (see :func:`make_report`).
 
-A NaN/Inf loss stops training with a message; the last good checkpoint is kept.
+The run skeleton (resume check, bar, logger, NaN/Inf guard, cadence) is :class:`genrl.utils.runtime.Runtime`: a
+NaN/Inf loss stops training with a message and the last good checkpoint is kept; Ctrl-C saves a checkpoint of the
+updates done and stops.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from genrl.data.dataset import Dataset, DatasetError
 from genrl.data.sampler import SequenceSampler
@@ -31,8 +31,7 @@ from genrl.mfwm.model import MFWM
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.io import atomic_path, write_json
-from genrl.utils.guards import guarded_step
-from genrl.utils.metrics import MetricsLogger, StepTimer
+from genrl.utils.runtime import Hook, LoopConfig, Runtime, config_differences
 from genrl.worldmodel.config import from_dict, preset, to_dict
 
 CKPT = "checkpoint"
@@ -184,23 +183,14 @@ def _run_config(cfg: PretrainConfig, ds: Dataset, embed_dim: int) -> dict:
 MODEL_KEYS = ("domain", "action_dim", "embedder_id", "embed_dim", "world_model")
 
 
-def _model_mismatch(old: dict, new: dict) -> tuple[str | None, object]:
-    """The first of :data:`MODEL_KEYS` on which two run configs differ and its value in ``old`` (None, None if
-    they agree)."""
-    for key in MODEL_KEYS:
-        if old[key] != new[key]:
-            return key, old[key]
-    return None, None
-
-
 def _load_init(init: str, model: MFWM, run_cfg: dict) -> int:
     """Load the weights of run/shipped model ``init`` into ``model``; returns its update count."""
     from genrl.mfwm.shipped import resolve_run
 
     folder = resolve_run(init)
-    key, old = _model_mismatch(json.loads((folder / "config.json").read_text()), run_cfg)
-    if key:
-        raise DatasetError(f"--init {init}: that model has {key}={old!r}, this run {run_cfg[key]!r}")
+    diffs = config_differences(json.loads((folder / "config.json").read_text()), run_cfg, MODEL_KEYS)
+    if diffs:
+        raise DatasetError(f"--init {init}: that model has {', '.join(diffs)}")
     state = load_checkpoint(folder / CKPT, {"mfwm": model}, {}, restore_global_rng=False)
     return int(state["step"])
 
@@ -209,12 +199,13 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
     """Train (or resume) an MFWM; returns the last logged metrics.
 
     Raises:
-        DatasetError: the dataset lacks embeddings of ``embedder_id`` (run ``genrl embed`` first) or a resumed run
-            used another dataset domain / embedder. FloatingPointError: non-finite loss (last checkpoint kept).
+        DatasetError: the dataset lacks embeddings of ``embedder_id`` (run ``genrl embed`` first), all its episodes
+            are held out, or the ``init`` model has another shape. ResumeMismatchError (a ``ValueError``): ``out``
+            holds a run of another dataset domain / embedder / world model. FloatingPointError: non-finite loss
+            (last checkpoint kept).
     """
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out)
+    rt = Runtime(cfg.out, threads=cfg.threads, checkpoint=CKPT)
+    out = rt.out
     ds = Dataset(cfg.dataset)
     embed_dim = ds.embedding_dim(cfg.embedder_id)
     done, total = ds.embedding_coverage(cfg.embedder_id)
@@ -222,13 +213,9 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
         raise DatasetError(f"{ds.root}: {done}/{total} episodes have embeddings of {cfg.embedder_id!r}; run "
                            f"`genrl embed {ds.root} --vlm ...` first (stored ids: {ds.embeddings_ids()})")
     run_cfg = _run_config(cfg, ds, embed_dim)
-    if (out / "config.json").is_file():
-        key, old = _model_mismatch(json.loads((out / "config.json").read_text()), run_cfg)
-        if key:
-            raise DatasetError(f"{out} holds a run with {key}={old!r}, not {run_cfg[key]!r}; use another "
-                               "--out or the same settings to resume")
-    write_json(out / "config.json", run_cfg)
-    torch.manual_seed(cfg.seed)
+    rt.check_resume(run_cfg, MODEL_KEYS)
+    rt.write_config(run_cfg)
+    rt.seed(cfg.seed)
     wm_cfg = from_dict(run_cfg["world_model"])
     model = build_model(run_cfg).to(resolve_device(cfg.device))
     opts = model.optimizers()
@@ -239,40 +226,32 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
                                            embedder_id=cfg.embedder_id, names=train,
                                            memmap_dir=out / "memmap" if cfg.memmap else None)
     step = 0
-    if has_checkpoint(out / CKPT):
-        state = load_checkpoint(out / CKPT, {"mfwm": model}, opts, rng=sampler.rng)
+    if rt.has_checkpoint():
+        state = load_checkpoint(rt.ckpt, {"mfwm": model}, opts, rng=sampler.rng)
         step = int(state["step"])
     elif cfg.init is not None:
         step = _load_init(cfg.init, model, run_cfg)
-    logger = MetricsLogger(out, resume_step=step)  # drops lines logged after the checkpoint
-    bar = tqdm(total=cfg.steps, initial=step, desc="pretrain", unit="upd", disable=not progress)
-    last: dict[str, float] = {}
-    timer = StepTimer()
+
+    def report(at: int) -> None:
+        image, numbers = make_report(model, sampler.sample())
+        rt.logger.log(at, numbers, prefix="report")
+        rt.logger.log_image(at, "report", image)
+        with atomic_path(out / "reports" / f"step_{at:07d}.png") as tmp:
+            import imageio.v3 as iio
+            iio.imwrite(tmp, image, extension=".png")
+
+    def save(at: int) -> None:
+        save_checkpoint(rt.ckpt, {"mfwm": model}, opts, at, run_cfg, rng=sampler.rng)
+
+    def postfix(last: dict) -> dict:
+        return {"img": f"{last.get('image_mse', float('nan')):.4f}", "kl": f"{last.get('model_kl', 0):.2f}",
+                "conn": f"{last.get('connector_kl', 0):.2f}"}
+
     model.train()
-    while step < cfg.steps:
-        t0 = time.perf_counter()
-        batch = sampler.sample()
-        t1 = time.perf_counter()
-        metrics = guarded_step(lambda: model.train_step(batch, opts), step, "pretrain", out / CKPT)
-        step += 1
-        timer.add(t1 - t0, time.perf_counter() - t0, metrics)
-        bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            last = timer.result()
-            logger.log(step, last)
-            bar.set_postfix(img=f"{last.get('image_mse', float('nan')):.4f}", kl=f"{last.get('model_kl', 0):.2f}",
-                            conn=f"{last.get('connector_kl', 0):.2f}")
-        if step % cfg.report_every == 0 or step == cfg.steps:
-            image, numbers = make_report(model, sampler.sample())
-            logger.log(step, numbers, prefix="report")
-            logger.log_image(step, "report", image)
-            with atomic_path(out / "reports" / f"step_{step:07d}.png") as tmp:
-                import imageio.v3 as iio
-                iio.imwrite(tmp, image, extension=".png")
-        if step in cfg.snapshot_at:
-            save_snapshot(out, model, step, run_cfg)
-        if step % cfg.save_every == 0 or step == cfg.steps:
-            save_checkpoint(out / CKPT, {"mfwm": model}, opts, step, run_cfg, rng=sampler.rng)
-    bar.close()
-    logger.close()
-    return last
+    loop = LoopConfig(steps=cfg.steps, log_every=cfg.log_every, save_every=cfg.save_every, what="pretrain",
+                      desc="pretrain", progress=progress)
+    return rt.run(loop, lambda at, batch: model.train_step(batch, opts), data=lambda at: sampler.sample(),
+                  save=save, start=step, postfix=postfix,
+                  before_save=[Hook(report, every=cfg.report_every),
+                               Hook(lambda at: save_snapshot(out, model, at, run_cfg), at=tuple(cfg.snapshot_at),
+                                    final=None)])

@@ -1,6 +1,6 @@
 """Stop a training run cleanly on a NaN/Inf, before anything is saved over the last good checkpoint.
 
-Usage (pretrain, behave and baseline training loops)::
+Usage (the training loop of :class:`genrl.utils.runtime.Runtime`, which every trainer runs)::
 
     from genrl.utils.guards import guarded_step
 

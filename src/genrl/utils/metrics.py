@@ -234,6 +234,23 @@ class MetricsLogger:
             _warn_once(f"gif:{type(exc).__name__}", f"log_video {tag!r}: writing a GIF failed ({exc!r}); continuing")
             return None
 
+    def log_config(self, config: Mapping[str, Any], step: int = 0, tag: str = "config") -> None:
+        """Write a run's configuration to TensorBoard as text (its indented JSON, shown as a code block; the Text
+        tab). Call once per run (the trainers do on a fresh run). Nothing goes to ``metrics.jsonl``; without
+        TensorBoard nothing is written; backend failures are warned about, never raised.
+
+        Raises:
+            ValueError: the logger is closed.
+        """
+        self._check_open()
+        if self._writer is None:
+            return
+        try:
+            text = json.dumps(config, indent=2, default=str)
+            self._writer.add_text(tag, "\n".join("    " + line for line in text.splitlines()), int(step))
+        except Exception as exc:
+            _warn_once(f"text:{type(exc).__name__}", f"log_config {tag!r} failed ({exc!r}); continuing")
+
     def truncate_after(self, step: int) -> int:
         """Drop logged lines with ``step > step`` (resuming from a checkpoint at ``step``); returns how many.
 

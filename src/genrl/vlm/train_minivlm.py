@@ -6,7 +6,8 @@ targets of row ``i`` are spread uniformly over the clips sharing its fact signat
 Text features of the frozen sentence encoder are computed once for all unique captions.
 
 Resumable: ``out/checkpoint/`` (float32 weights, optimizer, step, RNG; :mod:`genrl.utils.checkpoint`) is written every
-``save_every`` steps; re-running the same command continues from it. The final float16 weights and
+``save_every`` steps (and on Ctrl-C; the run skeleton is :class:`genrl.utils.runtime.Runtime`); re-running the same
+command continues from it. The final float16 weights and
 ``config.json`` (with the exact command, data, steps, time and final losses) go to ``out/``.
 """
 
@@ -16,15 +17,14 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from genrl.utils.checkpoint import load_checkpoint, read_config, save_checkpoint
 from genrl.utils.io import write_text
+from genrl.utils.runtime import Hook, LoopConfig, Runtime
 from genrl.vlm.clips import ClipSet, build_clips
 from genrl.vlm.minivlm import MiniVLM, MiniVLMConfig, count_parameters, encode_sentences, save_minivlm
 
@@ -115,13 +115,16 @@ def train_minivlm(cfg: MiniVLMTrainConfig, command: str = "", progress: bool = T
     """Train (or resume) a MiniVLM; returns the final card (also written to ``out/config.json``).
 
     Raises:
-        ValueError: no training clips in the datasets. FloatingPointError: a NaN/Inf loss (the last good
-            checkpoint is kept).
+        ValueError: no training clips in the datasets. ResumeMismatchError (a ``ValueError``): ``out/checkpoint``
+            holds a model of another architecture. FloatingPointError: a NaN/Inf loss (the last good checkpoint is
+            kept). KeyboardInterrupt: re-raised after saving the steps done since the last checkpoint.
     """
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out)
+    rt = Runtime(cfg.out, threads=cfg.threads)
+    ckpt_config = {"model": asdict(cfg.model)}
+    if rt.has_checkpoint():  # the final config.json is the card, written at the end: compare with the checkpoint's
+        rt.check_resume(ckpt_config, ("model",), stored=read_config(rt.ckpt))
+    rt.seed(cfg.seed)
+    out = rt.out
     t_start = time.time()
     clips = build_clips(cfg.datasets, k=cfg.model.n_frames, stride=cfg.stride, split="train",
                         paraphrases=cfg.paraphrases, max_episodes=cfg.max_episodes, seed=cfg.seed, progress=progress,
@@ -132,41 +135,45 @@ def train_minivlm(cfg: MiniVLMTrainConfig, command: str = "", progress: bool = T
     opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98))
     rng = np.random.default_rng(cfg.seed)
     step, history = 0, []
-    ckpt = out / "checkpoint"
-    if has_checkpoint(ckpt):
-        state = load_checkpoint(ckpt, {"minivlm": model}, {"adamw": opt}, rng=rng)
+    if rt.has_checkpoint():
+        state = load_checkpoint(rt.ckpt, {"minivlm": model}, {"adamw": opt}, rng=rng)
         step, history = int(state["step"]), list(state["extra"]["history"])
     batches = BalancedBatches(clips, cfg.batch_size, rng)
     signature = torch.from_numpy(clips.signature)
-    t_train = time.time()
-    bar = tqdm(total=cfg.steps, initial=step, desc="vlm train", disable=not progress)
-    model.train()
-    while step < cfg.steps:
+
+    def data(at: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
         idx = batches()
         choice = np.array([clips.captions[i][rng.integers(len(clips.captions[i]))] for i in idx])
-        frames = torch.from_numpy(clips.clip_frames(idx))
+        return idx, choice, torch.from_numpy(clips.clip_frames(idx))
+
+    def update(at: int, batch) -> dict:
+        idx, choice, frames = batch
         for g in opt.param_groups:
-            g["lr"] = _lr(cfg, step)
+            g["lr"] = _lr(cfg, at)
         video, text = model(frames, text_feats[choice])
         loss, top1 = multi_positive_infonce(video, text, signature[idx], model.log_scale)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"MiniVLM loss is {loss.item()} at step {step}; the last good checkpoint "
-                                     f"is kept in {ckpt} (lower --lr?)")
+            raise FloatingPointError(f"loss is {loss.item()} (lower --lr?)")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        step += 1
-        rec = {"step": step, "loss": round(loss.item(), 4), "top1": round(top1.item(), 4),
-               "temperature": round(1.0 / model.log_scale.exp().item(), 4)}
-        if step % 10 == 0 or step == cfg.steps:
-            history.append(rec)
-        bar.update(1)
-        bar.set_postfix(loss=f"{rec['loss']:.3f}", top1=f"{rec['top1']:.2f}")
-        if step % cfg.save_every == 0 or step == cfg.steps:
-            save_checkpoint(ckpt, {"minivlm": model}, {"adamw": opt}, step, {"model": asdict(cfg.model)},
-                            extra={"history": history}, rng=rng)
-    bar.close()
+        return {"loss": round(loss.item(), 4), "top1": round(top1.item(), 4),
+                "temperature": round(1.0 / model.log_scale.exp().item(), 4)}
+
+    def save(at: int) -> None:
+        save_checkpoint(rt.ckpt, {"minivlm": model}, {"adamw": opt}, at, ckpt_config, extra={"history": history},
+                        rng=rng)
+
+    def show(at: int) -> None:
+        rt.bar.set_postfix(loss=f"{rt.metrics['loss']:.3f}", top1=f"{rt.metrics['top1']:.2f}")
+
+    t_train = time.time()
+    model.train()
+    loop = LoopConfig(steps=cfg.steps, log_every=0, save_every=cfg.save_every, what="MiniVLM training",
+                      desc="vlm train", unit="it", progress=progress, log=False)  # the history is the log
+    rt.run(loop, update, data=data, save=save, start=step,
+           before_save=[Hook(lambda at: history.append({"step": at, **rt.metrics}), every=10), Hook(show, every=1)])
     train_seconds = time.time() - t_train
     recent = history[-10:]
     card = {
