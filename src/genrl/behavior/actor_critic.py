@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -68,14 +68,18 @@ class Actor(nn.Module):
         """Deterministic action ``tanh(mu)`` float32 ``[..., A]`` (used for evaluation)."""
         return self(feat)[0]
 
-    def sample(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, feat: torch.Tensor, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Reparameterised sample clipped to ``[-1, 1]`` (straight-through) and the Normal's entropy.
+
+        Args:
+            noise: standard-normal draws float32 ``[..., A]`` (default: ``torch.randn_like`` on the global RNG;
+                :mod:`genrl.behavior.multi` passes per-behavior draws).
 
         Returns:
             ``(action float32 [..., A] in [-1, 1], entropy float32 [...] summed over action dims, in nats)``.
         """
         mean, std = self(feat)
-        raw = mean + std * torch.randn_like(mean)
+        raw = mean + std * (torch.randn_like(mean) if noise is None else noise)
         action = raw + (raw.clamp(-1.0, 1.0) - raw).detach()
         entropy = torch.distributions.Normal(mean, std).entropy().sum(-1)
         return action, entropy
@@ -155,10 +159,18 @@ class ReturnNormalizer(nn.Module):
         Returns:
             ``(offset, scale)`` float32 scalars: ``P_low`` and ``max(min_scale, P_high - P_low)``.
         """
-        q = torch.quantile(returns.detach().float().flatten(), torch.tensor(self.q, device=returns.device))
-        self.low_ema.mul_(1.0 - self.alpha).add_(self.alpha * q[0])
-        self.high_ema.mul_(1.0 - self.alpha).add_(self.alpha * q[1])
+        low, high = self.propose(returns)
+        self.low_ema.copy_(low)
+        self.high_ema.copy_(high)
         return self.stats()
+
+    @torch.no_grad()
+    def propose(self, returns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The EMA values :meth:`update` would store for ``returns [...]``, float32 scalars ``(low, high)``, without
+        storing them (:mod:`genrl.behavior.multi` commits them only once every behavior's loss is finite)."""
+        q = torch.quantile(returns.detach().float().flatten(), torch.tensor(self.q, device=returns.device))
+        return (self.low_ema.mul(1.0 - self.alpha).add(self.alpha * q[0]),
+                self.high_ema.mul(1.0 - self.alpha).add(self.alpha * q[1]))
 
     def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Current ``(offset, scale)`` without updating."""
@@ -214,7 +226,13 @@ def _own_step(loss: torch.Tensor, module: nn.Module, opt: torch.optim.Optimizer,
     """Gradient of ``loss`` with respect to ``module``'s own parameters only (``torch.autograd.grad``: nothing
     accumulates in the frozen world model), then clip and step; returns the pre-clip gradient norm."""
     params = [p for p in module.parameters() if p.requires_grad]
-    grads = torch.autograd.grad(loss, params)
+    return _apply_grads(params, torch.autograd.grad(loss, params), opt, max_norm)
+
+
+def _apply_grads(params: list[torch.Tensor], grads: Sequence[torch.Tensor], opt: torch.optim.Optimizer,
+                 max_norm: float) -> float:
+    """Install ``grads`` as ``params``' gradients, clip their global norm to ``max_norm`` and step ``opt``; returns
+    the pre-clip norm (:func:`genrl.worldmodel.model.clip_and_step`)."""
     opt.zero_grad(set_to_none=True)
     for p, g in zip(params, grads):
         p.grad = g
