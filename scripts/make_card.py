@@ -20,9 +20,12 @@ import platform
 from pathlib import Path
 
 
-def train_seconds(metrics: Path) -> float:
-    """Training wall-clock from ``metrics.jsonl``: sum of ``seconds_per_update`` x updates in each interval."""
-    total, last = 0.0, 0
+def train_seconds(metrics: Path, start: int = 0) -> float:
+    """Training wall-clock from ``metrics.jsonl``: sum of ``seconds_per_update`` x updates in each interval.
+
+    ``start``: the update count the run began at (a run started with ``genrl pretrain --init`` continues the
+    count of the weights it started from; its first interval begins there, not at 0)."""
+    total, last = 0.0, start
     for line in metrics.read_text().splitlines():
         row = json.loads(line)
         if "train/seconds_per_update" in row:
@@ -40,6 +43,7 @@ def main() -> None:
     p.add_argument("--dataset-command", default="genrl collect walker --out runs/data/walker --frames 100000 "
                    "--workers 2 && genrl embed runs/data/walker --vlm default")
     p.add_argument("--out", required=True, help="writes OUT.json and OUT.md")
+    p.add_argument("--start-step", type=int, default=0, help="update count the run started at (--init runs)")
     args = p.parse_args()
 
     from genrl.data.dataset import Dataset
@@ -51,7 +55,7 @@ def main() -> None:
     sources: dict[str, int] = {}  # episodes per subset (paper Table 4 style: "walker expl", "walker run", ...)
     for info in manifest["episodes"].values():
         sources[info.get("subset", "?")] = sources.get(info.get("subset", "?"), 0) + 1
-    seconds = train_seconds(Path(args.run) / "metrics.jsonl")
+    seconds = train_seconds(Path(args.run) / "metrics.jsonl", args.start_step)
     pre = cfg["pretrain"]
     card = {
         "domain": cfg["domain"], "preset": pre["preset"], "embedder_id": cfg["embedder_id"],
