@@ -5,7 +5,7 @@ A synthetic in-RAM replay (random uint8 frames, 20 episodes of 101 entries) feed
 
 Usage::
 
-    python benchmarks/bench_baselines.py --threads 2 --steps 10                 # cpu preset, all algorithms
+    python benchmarks/bench_baselines.py --threads 2 --steps 10                 # small preset, all algorithms
     python benchmarks/bench_baselines.py --preset paper --steps 5
     python benchmarks/bench_baselines.py --preset paper --device cuda --steps 50  # on a GPU machine
 """
@@ -18,8 +18,9 @@ import time
 import numpy as np
 import torch
 
-from genrl.baselines.algos import ALGOS, BaselineAgent, make_config
+from genrl.baselines.algos import ALGOS, AgentConfig, BaselineAgent, make_config
 from genrl.baselines.replay import FrameStackReplay, to_torch
+from genrl.utils.presets import names
 
 
 def synthetic_replay(episodes: int = 20, length: int = 101, action_dim: int = 6, seed: int = 0) -> FrameStackReplay:
@@ -35,7 +36,7 @@ def synthetic_replay(episodes: int = 20, length: int = 101, action_dim: int = 6,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="cpu", choices=("paper", "cpu", "tiny"))
+    ap.add_argument("--preset", default="small", choices=names(AgentConfig))
     ap.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)

@@ -29,11 +29,12 @@ import torch
 import torch.nn.functional as F
 
 from genrl.behavior.actor_critic import ActorCritic, imagine
-from genrl.behavior.config import behavior_preset
+from genrl.behavior.config import BehaviorConfig, behavior_preset
 from genrl.behavior.reward import LatentReward, build_target
 from genrl.behavior.starts import data_free_starts, offline_starts
 from genrl.mfwm.model import MFWM
-from genrl.worldmodel.config import preset
+from genrl.utils.presets import names
+from genrl.worldmodel.config import WorldModelConfig, preset
 
 
 def _timed(fn, repeats: int, warmup: int, dev: torch.device, cpu: list[float] | None = None) -> list[float]:
@@ -59,8 +60,8 @@ def _batch_shape(starts: int, length: int) -> tuple[int, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="small", choices=("paper", "small", "tiny"), help="behavior preset")
-    ap.add_argument("--wm-preset", default="small", choices=("paper", "small", "tiny"), help="world-model preset")
+    ap.add_argument("--preset", default="small", choices=names(BehaviorConfig), help="behavior preset")
+    ap.add_argument("--wm-preset", default="small", choices=names(WorldModelConfig), help="world-model preset")
     ap.add_argument("--starts", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--horizon", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)

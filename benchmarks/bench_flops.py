@@ -123,10 +123,11 @@ def cpu_has_native_bf16() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     from genrl.mfwm.model import MFWM
-    from genrl.worldmodel.config import preset
+    from genrl.utils.presets import names
+    from genrl.worldmodel.config import WorldModelConfig, preset
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="small", choices=("paper", "small", "tiny"))
+    ap.add_argument("--preset", default="small", choices=names(WorldModelConfig))
     ap.add_argument("--tiny", action="store_true", help="tiny preset and small GEMMs (a smoke run)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=8)

@@ -24,12 +24,13 @@ import torch
 import torch.nn.functional as F
 
 from genrl.mfwm.model import MFWM
-from genrl.worldmodel.config import preset
+from genrl.utils.presets import names
+from genrl.worldmodel.config import WorldModelConfig, preset
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="small", choices=("paper", "small", "tiny"))
+    ap.add_argument("--preset", default="small", choices=names(WorldModelConfig))
     ap.add_argument("--precision", default=None, choices=("auto", "bf16", "fp32"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)

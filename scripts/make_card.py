@@ -34,6 +34,15 @@ def train_seconds(metrics: Path, start: int = 0) -> float:
     return total
 
 
+def _score_row(row: dict) -> dict:
+    """A ``walker_curve.py`` row as is; a ``pretrain_curve.py`` row (``start``, ``budget``) in the same keys."""
+    if "budget" not in row:
+        return row
+    return {"pretrain_step": row["pretrain_step"], "task": row["task"], "reward": "genrl",
+            "data_free": row["start"] == "data-free", "behavior_updates": row["budget"], "mean": row["mean"],
+            "se": row["se"], "seeds": len(row["seeds"])}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run")
@@ -44,6 +53,8 @@ def main() -> None:
                    "--workers 2 && genrl embed runs/data/walker --vlm default")
     p.add_argument("--out", required=True, help="writes OUT.json and OUT.md")
     p.add_argument("--start-step", type=int, default=0, help="update count the run started at (--init runs)")
+    p.add_argument("--command", default=None, help="the pre-training command(s) that made the weights (default: a "
+                   "single `genrl pretrain` run of the run's config)")
     args = p.parse_args()
 
     from genrl.data.dataset import Dataset
@@ -61,7 +72,8 @@ def main() -> None:
         "domain": cfg["domain"], "preset": pre["preset"], "embedder_id": cfg["embedder_id"],
         "data": {"episodes": len(ds.names()), "frames": ds.frames(), "sources": sources,
                  "holdout": pre["holdout"], "command": args.dataset_command},
-        "command": f"genrl pretrain {args.dataset} --out {args.run} --preset {pre['preset']} --steps {cfg['step']}",
+        "command": args.command or f"genrl pretrain {args.dataset} --out {args.run} --preset {pre['preset']} "
+                                   f"--steps {cfg['step']}",
         "updates": cfg["step"], "train_hours": round(seconds / 3600, 2),
         "machine": f"{platform.machine()} {platform.processor() or ''} (2 CPU cores)".strip(),
         "precision": "auto (bf16 autocast where the CPU has native bf16, else fp32)",
@@ -70,7 +82,7 @@ def main() -> None:
         held = json.loads(Path(args.heldout).read_text())
         card["heldout"] = {k: round(v, 5) for k, v in held["world_model"].items()}
     if args.curve:
-        rows = json.loads(Path(args.curve).read_text())["rows"]
+        rows = [_score_row(r) for r in json.loads(Path(args.curve).read_text())["rows"]]
         card["scores"] = [r for r in rows if r["pretrain_step"] == cfg["step"]]
     Path(f"{args.out}.json").write_text(json.dumps(card, indent=1))
     lines = [f"# Shipped MFWM: {cfg['domain']} ({pre['preset']} preset)", "",
@@ -90,8 +102,9 @@ def main() -> None:
         lines += ["", "| task | reward | start | behavior updates | normalized score (mean ± s.e.) | seeds |",
                   "|---|---|---|---|---|---|"]
         for r in card["scores"]:
+            se = "" if r["se"] is None else f" ± {r['se']:.2f}"
             lines.append(f"| {r['task']} | {r['reward']} | {'data-free' if r['data_free'] else 'offline'} | "
-                         f"{r['behavior_updates']} | {r['mean']:.2f} ± {r['se']:.2f} | {r['seeds']} |")
+                         f"{r['behavior_updates']} | {r['mean']:.2f}{se} | {r['seeds']} |")
     lines += ["", "Use it by name: `genrl behave walker --task walker_stand --dataset runs/data/walker --out "
               "runs/stand`, `genrl decode walker --prompt \"standing upright\" --out x.gif`; continue training with "
               "`genrl pretrain runs/data/walker --out runs/more --init walker --steps N`."]

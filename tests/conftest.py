@@ -52,14 +52,14 @@ def tiny_run(tmp_path_factory):
 
     from genrl.data.collect import collect
     from genrl.mfwm.pretrain import PretrainConfig, pretrain
+    from genrl.vlm.config import minivlm_preset
     from genrl.vlm.embed import embed_dataset
-    from genrl.vlm.minivlm import MiniVLM, MiniVLMConfig, MiniVLMEmbedder, save_minivlm
+    from genrl.vlm.minivlm import MiniVLM, MiniVLMEmbedder, save_minivlm
 
     root = tmp_path_factory.mktemp("tiny_run")
     collect("walker", root / "walker", frames=1000, workers=1, experts_dir=root / "none", progress=False)
     torch.manual_seed(0)
-    cfg = MiniVLMConfig(n_frames=4, image_size=32, dim=16, channels=(8, 16, 16), width=32, layers=1, heads=2,
-                        text_hidden=32)
+    cfg = minivlm_preset("tiny")
     save_minivlm(MiniVLM(cfg), root / "vlm", half=False)
     vlm = MiniVLMEmbedder(root / "vlm")
     embed_dataset(root / "walker", vlm, progress=False)

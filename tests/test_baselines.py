@@ -19,11 +19,11 @@ from genrl.evaluation.paper_results import TABLE1, TABLE5, TABLE5_OVERALL
 from genrl.utils.eval_metrics import EVAL_METRICS
 from genrl.utils.runtime import ResumeMismatchError
 from genrl.vlm.base import sliding_clips
+from genrl.vlm.config import minivlm_preset
 from genrl.vlm.embed import embed_dataset
-from genrl.vlm.minivlm import MiniVLM, MiniVLMConfig, MiniVLMEmbedder, save_minivlm
+from genrl.vlm.minivlm import MiniVLM, MiniVLMEmbedder, save_minivlm
 
-TINY_VLM = MiniVLMConfig(n_frames=4, image_size=32, dim=16, channels=(8, 16, 16), width=32, layers=1, heads=2,
-                         text_hidden=32)
+TINY_VLM = minivlm_preset("tiny")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -211,6 +211,25 @@ def test_training_resumes_exactly_and_writes_eval(walker, tmp_path, crash_after_
     with pytest.raises(ResumeMismatchError, match="algo='td3bc' \\(this run: 'iql'\\)"):
         train_baseline(_cfg(root, tmp_path / "b", 6, algo="iql"), vlm, progress=False)
     assert train_baseline(_cfg(root, tmp_path / "a", 6), vlm, progress=False) == rec  # finished: nothing re-run
+
+
+def test_eval_workers_reach_run_eval(walker, tmp_path, monkeypatch):
+    """``eval_workers`` (``--eval-workers``) is passed to ``evaluate`` (the spy steps in-process: fast)."""
+    import genrl.baselines.train as tr
+
+    real, seen = tr.evaluate, []
+
+    def spy(*args, workers=1, **kw):
+        seen.append(workers)
+        return real(*args, **kw, workers=1)
+
+    monkeypatch.setattr(tr, "evaluate", spy)
+    root, _, vlm = walker
+    train_baseline(_cfg(root, tmp_path / "a", 2, eval_workers=2), vlm, progress=False)
+    assert seen == [2]
+    with pytest.raises(ValueError, match="workers must be an int >= 1"):  # refused before any training
+        train_baseline(_cfg(root, tmp_path / "b", 2, eval_workers="many"), vlm, progress=False)
+    assert not (tmp_path / "b" / "checkpoint").exists()
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(walker, tmp_path, monkeypatch):

@@ -325,3 +325,27 @@ def test_cli_behave_and_eval(tiny_run, tmp_path, capsys):
     assert main(["behave", str(root / "mfwm"), "--task", "cheetah_run", "--out", str(tmp_path / "y"),
                  "--preset", "tiny", *common]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_eval_workers_reach_the_evaluation(tiny_run, tmp_path, monkeypatch):
+    """``eval_workers`` (``--eval-workers``) and ``genrl eval --workers`` are passed to ``evaluate`` (the spy runs the
+    episodes in-process and capped, so the test stays fast; that workers change no number is
+    tests/test_rollout.py's)."""
+    import genrl.behavior.policy as policy_module
+
+    real, seen = policy_module.evaluate, []
+
+    def spy(*args, workers=1, **kw):
+        seen.append(workers)
+        return real(*args, **{**kw, "max_steps": 3}, workers=1)
+
+    monkeypatch.setattr(policy_module, "evaluate", spy)
+    root, _ = tiny_run
+    out = tmp_path / "run"
+    behave(_cfg(root, out, steps=2, eval_episodes=1, eval_workers="auto"), progress=False)
+    assert seen == ["auto"]
+    main(["eval", str(out), "--episodes", "1", "--workers", "2"])
+    assert seen == ["auto", 2]
+    with pytest.raises(ValueError, match="workers must be an int >= 1"):  # refused before any training
+        behave(_cfg(root, tmp_path / "bad", eval_episodes=1, eval_workers=0), progress=False)
+    assert not (tmp_path / "bad").exists()

@@ -16,13 +16,13 @@ from genrl.utils.runtime import ResumeMismatchError
 from genrl.vlm import PromptError, make_embedder
 from genrl.vlm.base import check_texts, load_video_prompt, pick_frames, resize_frames, sliding_clips
 from genrl.vlm.clips import build_clips, is_heldout
+from genrl.vlm.config import minivlm_preset
 from genrl.vlm.embed import embed_dataset, embed_episode
 from genrl.vlm.evaluate import PARAPHRASES, evaluate_vlm
-from genrl.vlm.minivlm import WEIGHTS_DIR, MiniVLM, MiniVLMConfig, MiniVLMEmbedder, load_minivlm, save_minivlm
+from genrl.vlm.minivlm import WEIGHTS_DIR, MiniVLM, MiniVLMEmbedder, load_minivlm, save_minivlm
 from genrl.vlm.train_minivlm import MiniVLMTrainConfig, multi_positive_infonce, train_minivlm
 
-TINY = MiniVLMConfig(n_frames=4, image_size=32, dim=16, channels=(8, 16, 16), width=32, layers=1, heads=2,
-                     text_hidden=32)
+TINY = minivlm_preset("tiny")
 
 
 @pytest.fixture(scope="module")

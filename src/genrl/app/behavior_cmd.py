@@ -8,7 +8,10 @@ Usage::
     genrl behave runs/walker_mfwm --task walker_run --data-free --out runs/wr_free            # no dataset
     genrl behave walker --task walker_stand --out runs/stand     # the shipped walker MFWM (genrl models)
     genrl behave walker --task walker_stand --reward oracle --out runs/stand_oracle      # true-reward ceiling
-    genrl eval runs/walker_stand --episodes 10 [--task walker_stand] [--video stand.mp4] [--seed 0]
+    genrl behave walker --task walker_stand --out runs/stand --print-config   # the resolved config, nothing runs
+    genrl behave walker --task walker_stand --task walker_lying_down --task walker_walk --out runs/group
+        # K behaviors trained together in one process (genrl.behavior.train_group): runs/group/<task>/ each
+    genrl eval runs/walker_stand --episodes 10 [--task walker_stand] [--video stand.mp4] [--seed 0] [--workers auto]
 
 Re-running the same ``genrl behave`` command resumes from the run's checkpoint.
 """
@@ -18,43 +21,33 @@ from __future__ import annotations
 import argparse
 import json
 
-from genrl.app.overrides import parse_overrides
+from genrl.app.config_args import add_config_args, add_print_config, config_from_args, help_text, print_config
+from genrl.app.overrides import add_set_arg, eval_workers_arg, parse_overrides
 from genrl.app.vlm_cmd import _add_vlm_args, embedder_from_args
+from genrl.behavior.config import BehaveConfig, BehaviorConfig, resolve_behavior
+from genrl.utils.fields import field_docs
 
 
 def add_parser(subparsers) -> None:
     """Register ``behave`` and ``eval``."""
-    p = subparsers.add_parser("behave", help="learn a behavior from a text/video prompt in imagination (resumable)")
-    p.add_argument("run", help="pre-training run folder (genrl pretrain --out) or shipped model name (genrl models)")
-    p.add_argument("--task", required=True, help="task id; its domain must be the world model's (e.g. walker_stand)")
+    p = subparsers.add_parser("behave", help="learn a behavior from a text/video prompt in imagination (resumable)",
+                              description="Learn a behavior from a prompt in a frozen pre-trained MFWM's imagination "
+                              "and evaluate it in the real environment. Options are the fields of "
+                              "genrl.behavior.config.BehaveConfig; re-run the same command to resume.")
+    add_config_args(p, BehaveConfig, positional=("run",), skip=("overrides", "vlm", "vlm_path", "task", "prompt",
+                                                               "video"),
+                    presets={"preset": BehaviorConfig}, converters={"eval_workers": eval_workers_arg})
+    # task/prompt/video are repeatable: several values train one behavior each in one process (a group)
+    docs = field_docs(BehaveConfig)
+    group = (" Repeat it to train one behavior per value in one process, batched (genrl.behavior.train_group): "
+             "OUT/<task>/ each (a normal behavior run) and OUT/group.json.")
+    p.add_argument("--task", action="append", required=True, help=help_text(docs["task"]) + group)
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--prompt", default=None, help="text prompt (default: the task's Table 3 prompt)")
-    src.add_argument("--video", default=None, help="video prompt file (mp4/gif) instead of text")
-    p.add_argument("--video-aligner", action="store_true",
-                   help="pass the video embedding through the aligner (official behaviour; text always uses it)")
-    p.add_argument("--data-free", action="store_true", help="synthetic start states; no dataset is opened for starts")
-    p.add_argument("--dataset", default=None, help="dataset of the start states and of the oracle's fit (default: "
-                   "the pre-training one)")
-    p.add_argument("--reward", default="genrl", choices=("genrl", "oracle"),
-                   help="genrl: the prompt's latent target (default); oracle: a head fitted to the dataset's true "
-                   "task reward on the frozen latents (the ceiling of the same actor-critic and budget)")
-    p.add_argument("--out", required=True, help="run folder (checkpoint/, metrics.jsonl, TensorBoard, evals/, videos/)")
-    p.add_argument("--preset", default="small", choices=("paper", "small", "tiny"))
-    p.add_argument("--steps", type=int, default=10000, help="actor-critic updates")
-    p.add_argument("--eval-every", type=int, default=2500, help="real-env evaluation period in updates (0: at the end)")
-    p.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation (0: never evaluate)")
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--save-every", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--score", default=None, choices=("max_cosine", "cosine"),
-                   help="per-state reward (default max_cosine, the official code's; cosine is the paper's eq. 2)")
-    p.add_argument("--align-b", type=int, default=None,
-                   help="temporal alignment window b (default 8; 1 = initial state only; >= horizon = no alignment)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
-    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
-                   help="behavior config overrides, e.g. --set actor_lr=1e-4 horizon=16")
+    src.add_argument("--prompt", action="append", default=None, help=help_text(docs["prompt"]) + " Repeatable.")
+    src.add_argument("--video", action="append", default=None, help=help_text(docs["video"]) + " Repeatable.")
+    add_set_arg(p, "behavior config", "actor_lr=1e-4 horizon=16")
     _add_vlm_args(p)
+    add_print_config(p)
     p.set_defaults(func=cmd_behave)
 
     e = subparsers.add_parser("eval", help="evaluate a behavior run in the real environment (raw + normalized)")
@@ -68,6 +61,9 @@ def add_parser(subparsers) -> None:
     e.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     e.add_argument("--posterior-sample", action="store_true", help="filter observations with posterior samples "
                    "(the official evaluation) instead of modes (default)")
+    e.add_argument("--workers", type=eval_workers_arg, default=1, metavar="N|auto",
+                   help="processes that step and render the episodes: 1 = in this process, k = k worker processes, "
+                   "auto = min(episodes, CPUs); the scores do not depend on it (default: 1)")
     e.set_defaults(func=cmd_eval)
 
 
@@ -81,26 +77,46 @@ def _needs_embedder(out: str) -> bool:
 
 
 def cmd_behave(args: argparse.Namespace) -> int:
-    from genrl.behavior.config import BehaviorConfig
-    from genrl.behavior.train import BehaveConfig, behave
+    tasks, prompts, videos = args.task, args.prompt or [], args.video or []
+    cfg = config_from_args(BehaveConfig, args, vlm=args.vlm, vlm_path=args.vlm_path, task=tasks[0],
+                           prompt=(prompts or [None])[0], video=(videos or [None])[0],
+                           overrides=parse_overrides(args.set, BehaviorConfig, "behavior config"))
+    if len(tasks) > 1 or len(prompts) > 1 or len(videos) > 1:
+        return _behave_group(args, cfg, tasks, prompts, videos)
+    if args.print_config:
+        return print_config({"behave": cfg, "behavior": resolve_behavior(cfg)})
+    from genrl.behavior.train import behave
 
-    overrides = parse_overrides(args.set, BehaviorConfig, "behavior config")
-    cfg = BehaveConfig(run=args.run, out=args.out, task=args.task, prompt=args.prompt, video=args.video,
-                       video_aligner=args.video_aligner, data_free=args.data_free, dataset=args.dataset,
-                       preset=args.preset, overrides=overrides, steps=args.steps,
-                       eval_every=args.eval_every, eval_episodes=args.eval_episodes, log_every=args.log_every,
-                       save_every=args.save_every, seed=args.seed, score=args.score, align_b=args.align_b,
-                       threads=args.threads, vlm=args.vlm, vlm_path=args.vlm_path, device=args.device,
-                       reward=args.reward)
     embedder = embedder_from_args(args) if _needs_embedder(args.out) else None
-    result = behave(cfg, embedder=embedder)
+    print(json.dumps(_summary(behave(cfg, embedder=embedder)), indent=1))
+    return 0
+
+
+def _summary(result: dict) -> dict:
     ev = result["eval"]
     summary = {"step": result["step"], "out": result["out"],
                "train": {k: round(v, 5) for k, v in result["train"].items()}}
     if ev is not None:
         summary["eval"] = {k: ev.get(k) for k in ("mean_return", "std_return", "mean_normalized", "returns",
                                                   "normalized", "episodes")}
-    print(json.dumps(summary, indent=1))
+    return summary
+
+
+def _behave_group(args: argparse.Namespace, cfg: BehaveConfig, tasks: list[str], prompts: list[str],
+                  videos: list[str]) -> int:
+    """Several ``--task``/``--prompt``/``--video`` values: one behavior each, trained together in one process."""
+    from genrl.behavior.train_group import group_configs, needs_embedder, train_behaviors
+
+    try:
+        cfgs = group_configs(cfg, tasks, prompts or None, videos or None)
+    except ValueError as err:
+        raise SystemExit(f"genrl behave: {err}") from None
+    if args.print_config:
+        return print_config({"members": [{"behave": c, "behavior": resolve_behavior(c)} for c in cfgs]})
+    embedder = embedder_from_args(args) if needs_embedder(cfgs) else None
+    result = train_behaviors(cfgs, args.out, embedder=embedder)
+    print(json.dumps({"step": result["step"], "out": result["out"],
+                      "members": [_summary(m) for m in result["members"]]}, indent=1))
     return 0
 
 
@@ -108,6 +124,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from genrl.behavior.policy import eval_policy
 
     doc = eval_policy(args.policy, task=args.task, episodes=args.episodes, seed=args.seed, video=args.video,
-                      out=args.out, device=args.device, progress=True, posterior_sample=args.posterior_sample)
+                      out=args.out, device=args.device, progress=True, posterior_sample=args.posterior_sample,
+                      workers=args.workers)
     print(json.dumps(doc, indent=1))
     return 0

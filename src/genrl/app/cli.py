@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import typing
 
 from genrl import __version__
 from genrl.app import (app_cmd, baselines_cmd, behavior_cmd, collect_cmd, data_cmd, demo_cmd, envs_cmd,
@@ -26,10 +27,20 @@ STAGES = (envs_cmd, experts_cmd, collect_cmd, data_cmd, vlm_cmd, mfwm_cmd, model
           baselines_cmd, evaluation_cmd, demo_cmd, app_cmd)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``error: genrl behave: argument --steps: expects int, got 'abc' (...)`` on
+    stderr and exit code 2, the convention of every ``genrl`` error (no usage block, no traceback). Subcommand
+    parsers are of this class too."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every stage's subcommand registered."""
-    parser = argparse.ArgumentParser(prog="genrl", description="GenRL: multimodal-foundation world models "
-                                     "for generalist embodied agents")
+    parser = Parser(prog="genrl", description="GenRL: multimodal-foundation world models for generalist embodied "
+                    "agents. The training commands (pretrain, behave, baseline, vlm train, demo, experts train) "
+                    "take --print-config: the resolved config as JSON, nothing run or written.")
     parser.add_argument("--version", action="version", version=f"genrl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for stage in STAGES:

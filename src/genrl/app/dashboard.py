@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 
 from genrl.app.dashboard_core import BEHAVIOR_COLUMNS, Dashboard
+from genrl.behavior.config import BehaviorConfig
+from genrl.utils.presets import names
 
 INTRO = ("# GenRL dashboard\nA prompt, the world model's reading of it (the decoded target trajectory) and the "
          "behaviors learned for it. Everything runs locally.")
@@ -99,7 +101,7 @@ def _behaviors_tab(gr, dash: Dashboard) -> tuple:
             name = gr.Textbox(label="run name (default: the task)", elem_id="job-name")
         with gr.Row():
             prompt = gr.Textbox(label="text prompt (default: the task's paper prompt)", elem_id="job-prompt")
-            preset = gr.Dropdown(["tiny", "small", "paper"], value="small", label="preset")
+            preset = gr.Dropdown(list(names(BehaviorConfig)), value="small", label="preset")
             steps = gr.Number(500, precision=0, label="updates")
             episodes = gr.Number(1, precision=0, label="evaluation episodes (at the end)")
             data_free = gr.Checkbox(False, label="data-free start states")

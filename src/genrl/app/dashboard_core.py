@@ -31,6 +31,8 @@ import numpy as np
 
 from genrl.app.dashboard_jobs import BehaveJob
 from genrl.app.dashboard_runs import ClipBank, decode_behavior_target, find_behavior_runs, read_behavior, run_kind
+from genrl.behavior.config import BehaviorConfig
+from genrl.utils.presets import names
 
 log = logging.getLogger("genrl.app")
 ERROR_MARK = "⚠️ **Error:**"
@@ -356,8 +358,8 @@ class Dashboard:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
             raise ValueError(f"run name {name!r}: use letters, digits, '_', '-' and '.' only")
         out = Path(self.new_runs_dir) / name
-        if preset not in ("tiny", "small", "paper"):
-            raise ValueError(f"preset must be tiny, small or paper, not {preset!r}")
+        if preset not in names(BehaviorConfig):
+            raise ValueError(f"preset must be one of {', '.join(names(BehaviorConfig))}, not {preset!r}")
         args = [model, "--task", task, "--out", str(out), "--preset", preset, "--steps", str(steps),
                 "--eval-every", "0", "--eval-episodes", str(eval_episodes),
                 "--save-every", str(max(1, min(500, steps // 4))), "--log-every", str(max(1, min(50, steps // 20)))]

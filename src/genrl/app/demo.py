@@ -29,9 +29,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from genrl.utils.io import write_json
+from genrl.utils.presets import make, register, table
 
 STATE_FILE = "demo_state.json"
 STAGES = ("vlm", "collect", "embed", "pretrain", "decode", "behave", "report")
@@ -40,26 +39,60 @@ DECODE_PROMPTS = ("standing upright", "lying on the back", "walking")
 
 @dataclass(frozen=True)
 class DemoPreset:
-    """Sizes of one demo preset.
+    """Sizes of one demo preset (the defaults are the ``small`` preset's, from scratch).
 
     Attributes:
-        frames: dataset size in frames (agent steps). workers: collection processes.
-        wm_preset: world-model preset of ``genrl pretrain``. pretrain_steps: MFWM updates.
-        behave_preset: actor-critic preset of ``genrl behave``. behave_steps: actor-critic updates per behavior.
+        frames: dataset size in frames (agent steps).
+        workers: collection processes.
+        wm_preset: world-model preset of ``genrl pretrain``.
+        pretrain_steps: MFWM updates (unused on the shipped model's path).
+        behave_preset: actor-critic preset of ``genrl behave``.
+        behave_steps: actor-critic updates per behavior.
         eval_episodes: real-environment episodes per behavior (the paper: 10).
-        behaviors: ``(task, data_free)`` pairs learned from the tasks' Table 3 text prompts.
+        behaviors: ``(task, data_free)`` pairs learned from the tasks' Table 3 text prompts (set per domain by
+            :func:`demo_preset`).
         save_every: checkpoint period (updates) of both trainings.
     """
 
-    frames: int
-    workers: int
-    wm_preset: str
-    pretrain_steps: int
-    behave_preset: str
-    behave_steps: int
-    eval_episodes: int
-    behaviors: tuple[tuple[str, bool], ...]
-    save_every: int
+    frames: int = 50_000
+    workers: int = 2
+    wm_preset: str = "small"
+    pretrain_steps: int = 1800
+    behave_preset: str = "small"
+    behave_steps: int = 500
+    eval_episodes: int = 10
+    behaviors: tuple[tuple[str, bool], ...] = ()
+    save_every: int = 250
+
+
+# name -> overrides on the DemoPreset defaults (genrl.utils.presets): small (CPU, ~45 min goal on 2 cores) and tiny
+# (the CI smoke test, minutes)
+PRESETS = register(DemoPreset, {
+    "small": {},
+    "tiny": {"frames": 1_503, "workers": 1, "wm_preset": "tiny", "pretrain_steps": 30, "behave_preset": "tiny",
+             "behave_steps": 20, "eval_episodes": 1, "save_every": 10},
+}, what="demo")
+# the default path, on the shipped MFWM: no pre-training, a smaller dataset (offline starts only), more behavior
+# updates; applied on top of the preset
+SHIPPED_PATH: dict[str, dict] = {"small": {"frames": 30_000, "pretrain_steps": 0, "behave_steps": 1000}, "tiny": {}}
+
+
+@dataclass
+class DemoConfig:
+    """Settings of ``genrl demo``; each field's text below is its ``--help``.
+
+    Attributes:
+        domain: embodiment (its Table 3 tasks are learned).
+        preset: demo sizes (``small``: CPU, ~45 min on 2 cores; ``tiny``: the CI smoke test, minutes).
+        out: output folder (every stage's outputs, demo_state.json, report.html).
+        from_scratch: collect, embed and pre-train a new MFWM instead of starting from the shipped one (the default
+            when the package ships one for the domain).
+    """
+
+    domain: str = "walker"
+    preset: str = "small"
+    out: str = "runs/demo"
+    from_scratch: bool = False
 
 
 def _behaviors(domain: str, shipped: bool = False) -> tuple[tuple[str, bool], ...]:
@@ -77,24 +110,34 @@ def _behaviors(domain: str, shipped: bool = False) -> tuple[tuple[str, bool], ..
 
 
 def demo_preset(name: str, domain: str, shipped: bool = False) -> DemoPreset:
-    """The ``small`` (CPU, ~45 min goal on 2 cores) or ``tiny`` (CI smoke test, minutes) preset for ``domain``.
+    """The ``small`` or ``tiny`` preset (:data:`PRESETS`) for ``domain``.
 
-    ``shipped``: the default path, on the shipped MFWM (no pre-training; a smaller dataset for the offline starts,
-    more behavior updates); ``pretrain_steps`` is then unused.
+    ``shipped``: the default path, on the shipped MFWM (:data:`SHIPPED_PATH` on top of the preset); its
+    ``pretrain_steps`` is then unused.
 
     Raises:
-        ValueError: unknown preset name.
+        ValueError: unknown preset name (the message lists the valid ones).
     """
-    if name == "small" and shipped:
-        return DemoPreset(frames=30_000, workers=2, wm_preset="small", pretrain_steps=0, behave_preset="small",
-                          behave_steps=1000, eval_episodes=10, behaviors=_behaviors(domain, True), save_every=250)
-    if name == "small":
-        return DemoPreset(frames=50_000, workers=2, wm_preset="small", pretrain_steps=1800, behave_preset="small",
-                          behave_steps=500, eval_episodes=10, behaviors=_behaviors(domain), save_every=250)
-    if name == "tiny":
-        return DemoPreset(frames=1_503, workers=1, wm_preset="tiny", pretrain_steps=30, behave_preset="tiny",
-                          behave_steps=20, eval_episodes=1, behaviors=_behaviors(domain, shipped), save_every=10)
-    raise ValueError(f"unknown demo preset {name!r}; valid: small, tiny")
+    extra = SHIPPED_PATH.get(table(DemoPreset).resolve(name), {}) if shipped else {}
+    return make(DemoPreset, name, **extra, behaviors=_behaviors(domain, shipped))
+
+
+def demo_settings(cfg: DemoConfig) -> tuple[str | None, DemoPreset, dict]:
+    """What a demo runs: ``(shipped model name or None, its DemoPreset, the settings stored in demo_state.json)``.
+
+    Raises:
+        ValueError: unknown domain or preset.
+    """
+    from genrl.envs.registry import domain as get_domain
+    from genrl.mfwm.shipped import shipped_models
+
+    get_domain(cfg.domain)  # validates the name
+    model = None if cfg.from_scratch or cfg.domain not in shipped_models() else cfg.domain
+    p = demo_preset(cfg.preset, cfg.domain, shipped=model is not None)
+    path = f"shipped model {model!r}" if model else "from scratch"
+    settings = {"domain": cfg.domain, "preset": cfg.preset, "path": path, **asdict(p)} | {
+        "behaviors": [list(b) for b in p.behaviors]}
+    return model, p, settings
 
 
 def slug(text: str) -> str:
@@ -130,6 +173,8 @@ class DemoState:
 
 
 def _device() -> str:
+    import torch
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -150,7 +195,7 @@ def _stage_vlm(ctx: dict) -> dict:
         train_minivlm(MiniVLMTrainConfig(datasets=[str(out / "data")], out=str(out / "vlm"), steps=steps))
         vlm = make_embedder("default", str(out / "vlm"))
         return {"vlm": vlm.id, "vlm_path": str(out / "vlm"),
-                "commands": [f"genrl vlm train {out / 'data'} --out {out / 'vlm'} --steps {steps}"]}
+                "commands": [f"genrl vlm train --datasets {out / 'data'} --out {out / 'vlm'} --steps {steps}"]}
 
 
 def _embedder(ctx: dict):
@@ -197,6 +242,8 @@ def _stage_pretrain(ctx: dict) -> dict:
 
 
 def _stage_decode(ctx: dict) -> dict:
+    import torch
+
     from genrl.data.dataset import Dataset
     from genrl.mfwm.decode import decode_prompt, prompt_embedding, write_decoded
     from genrl.mfwm.pretrain import load_pretrained
@@ -279,17 +326,11 @@ def run_demo(domain: str = "walker", preset: str = "small", out: str | Path = "r
     Raises:
         ValueError: unknown domain/preset, or ``out`` holds a demo with other settings.
     """
-    from genrl.envs.registry import domain as get_domain
-    from genrl.mfwm.shipped import shipped_models
-
-    get_domain(domain)  # validates the name
-    model = None if from_scratch or domain not in shipped_models() else domain
-    p = demo_preset(preset, domain, shipped=model is not None)
+    model, p, settings = demo_settings(DemoConfig(domain, preset, str(out), from_scratch))
+    path = settings["path"]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    path = f"shipped model {model!r}" if model else "from scratch"
-    state = DemoState(out, {"domain": domain, "preset": preset, "path": path, **asdict(p)}
-                      | {"behaviors": [list(b) for b in p.behaviors]})
+    state = DemoState(out, settings)
     ctx = {"domain": domain, "preset": p, "out": out, "state": state, "device": _device(), "model": model,
            "run": model if model else out / "mfwm"}
     print(f"genrl demo: domain={domain} preset={preset} path={path} device={ctx['device']} out={out}", flush=True)
@@ -306,4 +347,5 @@ def run_demo(domain: str = "walker", preset: str = "small", out: str | Path = "r
     return state.data
 
 
-__all__ = ["DemoPreset", "STAGES", "behavior_dir", "demo_preset", "run_demo", "slug"]
+__all__ = ["DemoConfig", "DemoPreset", "PRESETS", "SHIPPED_PATH", "STAGES", "behavior_dir", "demo_preset",
+           "demo_settings", "run_demo", "slug"]

@@ -5,6 +5,7 @@ Usage::
     genrl demo                                  # walker, small preset, runs/demo, on the shipped walker MFWM
     genrl demo --from-scratch                   # the full pipeline: collect, embed, pre-train, then behaviors
     genrl demo --preset tiny --out runs/tiny    # minutes; the CI smoke test
+    genrl demo --print-config                   # what would run (path, sizes, behaviors), nothing is written
 """
 
 from __future__ import annotations
@@ -12,23 +13,27 @@ from __future__ import annotations
 import argparse
 import json
 
+from genrl.app.config_args import add_config_args, add_print_config, config_from_args, print_config
+from genrl.app.demo import DemoConfig, DemoPreset, demo_settings, run_demo
+
 
 def add_parser(subparsers) -> None:
     """Register ``demo``."""
     p = subparsers.add_parser("demo", help="run the whole GenRL pipeline (collect, embed, pretrain, decode, behave, "
-                              "evaluate) and write OUT/report.html; re-running resumes")
-    p.add_argument("--domain", default="walker", help="embodiment (default walker)")
-    p.add_argument("--preset", default="small", choices=("small", "tiny"))
-    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--from-scratch", action="store_true", help="collect, embed and pre-train a new MFWM instead "
-                   "of starting from the shipped one (the default when the package ships one for the domain)")
+                              "evaluate) and write OUT/report.html; re-running resumes",
+                              description="The whole pipeline end to end (genrl.app.demo). Options are the fields "
+                              "of genrl.app.demo.DemoConfig; the preset's sizes: --print-config.")
+    add_config_args(p, DemoConfig, presets={"preset": DemoPreset})
+    add_print_config(p)
     p.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from genrl.app.demo import run_demo
-
-    state = run_demo(args.domain, args.preset, args.out, from_scratch=args.from_scratch)
+    cfg = config_from_args(DemoConfig, args)
+    if args.print_config:
+        _, _, settings = demo_settings(cfg)
+        return print_config({"demo": cfg, "settings": settings})
+    state = run_demo(cfg.domain, cfg.preset, cfg.out, from_scratch=cfg.from_scratch)
     runs = state["stages"].get("behave", {}).get("runs", {})
     summary = {name: {"normalized": (r.get("eval") or {}).get("mean_normalized"),
                       "return": (r.get("eval") or {}).get("mean_return")} for name, r in runs.items()}

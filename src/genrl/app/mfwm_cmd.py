@@ -4,6 +4,7 @@ Usage::
 
     genrl embed runs/data/walker --vlm default                    # once: per-step VLM embeddings
     genrl pretrain runs/data/walker --out runs/walker_mfwm --preset small [--steps 20000]
+    genrl pretrain runs/data/walker --out runs/walker_mfwm --set batch_size=8 --print-config   # nothing runs
     genrl decode runs/walker_mfwm --prompt "lying on the back" --out lying.gif
     genrl decode runs/walker_mfwm --video prompt.mp4 --out video.gif [--video-aligner]
     genrl pretrain-eval runs/walker_mfwm [--video-prompts DIR]     # held-out metrics + pictures in RUN/eval
@@ -15,34 +16,24 @@ from __future__ import annotations
 import argparse
 import json
 
-from genrl.app.overrides import parse_overrides
+from genrl.app.config_args import add_config_args, add_print_config, config_from_args, print_config
+from genrl.app.overrides import add_set_arg, parse_overrides
 from genrl.app.vlm_cmd import _add_vlm_args, embedder_from_args
+from genrl.mfwm.config import PretrainConfig, world_model_config
+from genrl.worldmodel.config import WorldModelConfig
 
 
 def add_parser(subparsers) -> None:
     """Register ``pretrain`` and ``decode``."""
-    p = subparsers.add_parser("pretrain", help="train world model + connector + aligner on a dataset (resumable)")
-    p.add_argument("dataset", help="dataset folder with stored VLM embeddings (genrl embed)")
-    p.add_argument("--out", required=True, help="run folder (checkpoint/, metrics.jsonl, TensorBoard, reports/)")
+    p = subparsers.add_parser("pretrain", help="train world model + connector + aligner on a dataset (resumable)",
+                              description="Pre-train the multimodal-foundation world model (world model, connector, "
+                              "aligner) on a dataset's stored VLM embeddings. Options are the fields of "
+                              "genrl.mfwm.config.PretrainConfig; re-run the same command to resume.")
+    add_config_args(p, PretrainConfig, positional=("dataset",), skip=("overrides", "embedder_id", "n_frames"),
+                    presets={"preset": WorldModelConfig})
+    add_set_arg(p, "world-model config", "batch_size=8 precision=fp32")
     _add_vlm_args(p)
-    p.add_argument("--preset", default="small", choices=("paper", "small", "tiny"))
-    p.add_argument("--steps", type=int, default=20000)
-    p.add_argument("--save-every", type=int, default=500)
-    p.add_argument("--log-every", type=int, default=25)
-    p.add_argument("--report-every", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--memmap", action="store_true", help="memory-map the dataset arrays instead of RAM")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu or cuda")
-    p.add_argument("--holdout", type=float, default=0.05, help="fraction of episodes kept out of training "
-                   "(by name) for held-out metrics")
-    p.add_argument("--snapshot-at", type=int, nargs="*", default=[], metavar="STEP",
-                   help="keep a weights-only copy after these updates in OUT/snapshots/step_N (a run folder)")
-    p.add_argument("--init", default=None, metavar="RUN_OR_MODEL",
-                   help="start a new run from these weights (a run folder or a shipped model, e.g. walker); fresh "
-                   "optimizers, the update count continues from its step")
-    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
-                   help="world-model config overrides, e.g. --set batch_size=8 precision=fp32")
+    add_print_config(p)
     p.set_defaults(func=cmd_pretrain)
     d = subparsers.add_parser("decode", help="decode a text/video prompt into frames with a pre-trained MFWM")
     d.add_argument("run", help="pre-training run folder or shipped model name (genrl models)")
@@ -81,17 +72,13 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from genrl.mfwm.pretrain import PretrainConfig, pretrain
-    from genrl.worldmodel.config import WorldModelConfig
-
     overrides = parse_overrides(args.set, WorldModelConfig, "world-model config")
     vlm = embedder_from_args(args)
-    cfg = PretrainConfig(dataset=args.dataset, out=args.out, embedder_id=vlm.id, n_frames=vlm.n_frames,
-                         preset=args.preset, overrides=overrides, steps=args.steps,
-                         save_every=args.save_every, log_every=args.log_every, report_every=args.report_every,
-                         seed=args.seed, threads=args.threads, memmap=args.memmap,
-                         holdout=args.holdout, device=args.device, snapshot_at=tuple(args.snapshot_at),
-                         init=args.init)
+    cfg = config_from_args(PretrainConfig, args, embedder_id=vlm.id, n_frames=vlm.n_frames, overrides=overrides)
+    if args.print_config:
+        return print_config({"pretrain": cfg, "world_model": world_model_config(cfg)})
+    from genrl.mfwm.pretrain import pretrain
+
     last = pretrain(cfg)
     print(json.dumps({k: round(v, 5) for k, v in last.items()}, indent=1))
     return 0

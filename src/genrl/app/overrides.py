@@ -1,10 +1,31 @@
-"""``--set FIELD=VALUE`` parsing shared by the training commands (pretrain, behave, baseline)."""
+"""``--set FIELD=VALUE`` parsing shared by the training commands (pretrain, behave, baseline), and the
+``--eval-workers``/``--workers`` value."""
 
 from __future__ import annotations
 
+import argparse
 import json
+from typing import Literal
 
-from genrl.utils.fields import coerce_overrides, field_types
+from genrl.utils.fields import coerce_overrides, coerce_value, field_types
+
+
+def add_set_arg(parser: argparse.ArgumentParser, what: str, example: str) -> None:
+    """Add ``--set FIELD=VALUE ...``: overrides of the ``what`` config fields on top of the preset."""
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help=f"{what} overrides on top of the preset, e.g. --set {example} (values checked against "
+                        "the field types; --print-config shows the result)")
+
+
+def eval_workers_arg(text: str) -> int | str:
+    """An evaluation workers value from the command line: an int >= 1 or ``auto``."""
+    try:
+        value = coerce_value(int | Literal["auto"], text)
+    except ValueError:
+        value = 0
+    if value != "auto" and value < 1:
+        raise argparse.ArgumentTypeError(f"expects an int >= 1 or 'auto', got {text!r}")
+    return value
 
 
 def parse_overrides(items: list[str], schema: type | None = None, what: str = "config") -> dict:

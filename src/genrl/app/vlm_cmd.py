@@ -3,6 +3,7 @@
 Usage::
 
     genrl vlm train --datasets runs/data/walker runs/data/cheetah ... --out src/genrl/vlm/weights/minivlm
+    genrl vlm train --datasets runs/data/walker --out runs/vlm --preset tiny --set dim=32 --print-config  # nothing runs
     genrl vlm eval --datasets runs/data/walker ... [--vlm default] [--json report.json]
     genrl vlm text "a spider walking fast" "lying down"      # cosine similarities between prompts
     genrl embed DATASET --vlm default                         # store per-step embeddings in the dataset
@@ -14,6 +15,10 @@ import argparse
 import json
 import shlex
 import sys
+
+from genrl.app.config_args import add_config_args, add_print_config, config_from_args, preset_option, print_config
+from genrl.app.overrides import add_set_arg, parse_overrides
+from genrl.vlm.config import MiniVLMConfig, MiniVLMTrainConfig, minivlm_preset
 
 
 def _add_vlm_args(p: argparse.ArgumentParser) -> None:
@@ -43,16 +48,15 @@ def add_parser(subparsers) -> None:
     """Register ``vlm`` (train/eval/text) and ``embed``."""
     p = subparsers.add_parser("vlm", help="train/evaluate the default MiniVLM, embed prompts")
     sub = p.add_subparsers(dest="vlm_cmd", required=True)
-    tr = sub.add_parser("train", help="train the MiniVLM on captioned clips of datasets (contrastive)")
-    tr.add_argument("--datasets", nargs="+", required=True, help="dataset folders (collected with genrl collect)")
-    tr.add_argument("--out", required=True, help="output folder (weights, config.json, checkpoint/)")
-    tr.add_argument("--steps", type=int, default=1500)
-    tr.add_argument("--batch-size", type=int, default=128)
-    tr.add_argument("--lr", type=float, default=1e-3)
-    tr.add_argument("--stride", type=int, default=4, help="steps between clip ends within an episode")
-    tr.add_argument("--max-episodes", type=int, default=None, help="per dataset, at most this many episodes")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    tr = sub.add_parser("train", help="train the MiniVLM on captioned clips of datasets (contrastive)",
+                        description="Contrastive training of the default MiniVLM on captioned clips of datasets. "
+                        "Options are the fields of genrl.vlm.config.MiniVLMTrainConfig, its architecture (model) "
+                        "a preset of genrl.vlm.config.MiniVLMConfig; re-run to resume.")
+    add_config_args(tr, MiniVLMTrainConfig, skip=("model",))
+    tr.add_argument("--preset", default="small", **preset_option(MiniVLMConfig),
+                    help="MiniVLM architecture (small: the packaged MiniVLM's; tiny: tests only) (default: small)")
+    add_set_arg(tr, "MiniVLM architecture", "dim=128 layers=1")
+    add_print_config(tr)
     tr.set_defaults(func=cmd_train)
     ev = sub.add_parser("eval", help="retrieval and Table 3 prompt quality on held-out episodes")
     ev.add_argument("--datasets", nargs="+", required=True)
@@ -74,11 +78,12 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from genrl.vlm.train_minivlm import MiniVLMTrainConfig, train_minivlm
+    arch = minivlm_preset(args.preset, **parse_overrides(args.set, MiniVLMConfig, "MiniVLM config"))
+    cfg = config_from_args(MiniVLMTrainConfig, args, model=arch)
+    if args.print_config:
+        return print_config({"vlm_train": cfg})
+    from genrl.vlm.train_minivlm import train_minivlm
 
-    cfg = MiniVLMTrainConfig(datasets=args.datasets, out=args.out, steps=args.steps, batch_size=args.batch_size,
-                             lr=args.lr, stride=args.stride, max_episodes=args.max_episodes, seed=args.seed,
-                             threads=args.threads)
     command = "genrl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     card = train_minivlm(cfg, command=command)
     print(f"saved {args.out} (id {card['id']}): final loss {card['final_loss']}, top1 {card['final_top1']}, "

@@ -16,98 +16,15 @@ target critics read the online encoder's features (no target encoder).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# the config, its presets and make_config live in the torch-free config module (the CLI reads them)
+from genrl.baselines.config import ALGOS, PRESETS, AgentConfig, make_config
 from genrl.baselines.nets import Actor, PixelEncoder, TwinCritic, ValueHead
-from genrl.utils.fields import coerce_overrides
-
-ALGOS = ("iql", "td3bc", "td3")
-
-
-@dataclass
-class AgentConfig:
-    """Hyper-parameters of a baseline agent (paper appendix D: "standard hyperparameters from the original papers").
-
-    Attributes:
-        algo: ``"iql"``, ``"td3bc"`` or ``"td3"``.
-        frame_stack: frames per observation ``S`` (appendix D: 3).
-        encoder_channels: filters of each conv layer (DrQ-v2: 32).
-        encoder_strides: stride of each 3x3 conv layer (DrQ-v2: ``(2, 1, 1, 1)``; the ``cpu`` preset uses
-            ``(2, 2, 2, 1)``, ~4x fewer encoder FLOPs).
-        feature_dim: trunk output size of every head (DrQ-v2: 50).
-        hidden_dim: width of the head MLPs (DrQ-v2: 1024; "larger networks", Tarasov et al. 2023).
-        hidden_layers: hidden layers of each head MLP ("deeper networks": 3).
-        layernorm: LayerNorm after every hidden linear layer (Tarasov et al. 2023; Cetin et al. 2024).
-        lr: Adam learning rate of every optimizer (3e-4 in all three papers).
-        gamma: discount (0.99). tau: Polyak factor of the target networks (0.005).
-        expectile: IQL's expectile of the value loss (0.7, locomotion setting).
-        temperature: IQL's inverse temperature ``beta`` of the advantage weights (3.0).
-        max_weight: IQL's clip of the advantage weights (100).
-        policy_noise: TD3 target policy smoothing noise std (0.2, in action units of [-1, 1]).
-        noise_clip: TD3 clip of that noise (0.5).
-        policy_delay: TD3 actor/target update period in critic updates (2).
-        bc_alpha: TD3+BC's ``alpha`` in ``lambda = alpha / mean|Q|`` (2.5).
-    """
-
-    algo: str = "iql"
-    frame_stack: int = 3
-    encoder_channels: int = 32
-    encoder_strides: tuple[int, ...] = (2, 1, 1, 1)
-    feature_dim: int = 50
-    hidden_dim: int = 1024
-    hidden_layers: int = 3
-    layernorm: bool = True
-    lr: float = 3e-4
-    gamma: float = 0.99
-    tau: float = 0.005
-    expectile: float = 0.7
-    temperature: float = 3.0
-    max_weight: float = 100.0
-    policy_noise: float = 0.2
-    noise_clip: float = 0.5
-    policy_delay: int = 2
-    bc_alpha: float = 2.5
-
-    def __post_init__(self) -> None:
-        if self.algo not in ALGOS:
-            raise ValueError(f"unknown algorithm {self.algo!r}; valid: {', '.join(ALGOS)}")
-        self.encoder_strides = tuple(int(s) for s in self.encoder_strides)
-        if not 0 < self.expectile < 1:
-            raise ValueError(f"expectile must be in (0, 1), got {self.expectile}")
-        if self.policy_delay < 1 or self.frame_stack < 1:
-            raise ValueError("policy_delay and frame_stack must be >= 1")
-
-
-PRESETS = {
-    # DrQ-v2 encoder, 3 x 1024 LayerNorm heads: the paper's setting (GPU; ~7 h for 500k steps on a V100).
-    "paper": {},
-    # CPU-sized: strided encoder (4x fewer FLOPs, 16x smaller flattened features) and 2 x 256 heads.
-    "cpu": {"encoder_strides": (2, 2, 2, 1), "hidden_dim": 256, "hidden_layers": 2},
-    # tests only
-    "tiny": {"encoder_channels": 8, "encoder_strides": (2, 2, 2, 1), "feature_dim": 16, "hidden_dim": 32,
-             "hidden_layers": 1},
-}
-
-
-def make_config(algo: str, preset: str = "cpu", **overrides) -> AgentConfig:
-    """An :class:`AgentConfig` for ``algo`` from a preset (``paper``, ``cpu``, ``tiny``) and field overrides.
-
-    Raises:
-        ValueError: unknown algo, preset or field (the message lists the valid ones), or a value of the wrong type.
-    """
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
-    names = {f.name for f in fields(AgentConfig)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise ValueError(f"unknown agent config fields {unknown}; valid: {sorted(names)}")
-    overrides = coerce_overrides(AgentConfig, overrides, "agent config")
-    return AgentConfig(**{**PRESETS[preset], **overrides, "algo": algo})
 
 
 def _soft_update(target: nn.Module, online: nn.Module, tau: float) -> None:

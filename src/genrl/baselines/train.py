@@ -3,7 +3,7 @@
 Paper section 4.1 / appendix D: each (algorithm, reward kind, task) is trained from scratch on the whole dataset of
 the task's domain, its steps relabelled with the prompt's VLM reward (:mod:`genrl.baselines.rewards`), and
 evaluated in the real environment with the deterministic actor. The paper trains 500k gradient steps (batch 256)
-on a GPU (~7 h on a V100) and evaluates 20 episodes; the CPU default here is 20k steps of the ``cpu`` preset
+on a GPU (~7 h on a V100) and evaluates 20 episodes; the CPU default here is 20k steps of the ``small`` preset
 (~1 s per step on 2 busy cores, i.e. ~6 h; see ``benchmarks/bench_baselines.py``).
 
 Outputs in ``out`` (the conventions of ``genrl pretrain``):
@@ -22,18 +22,19 @@ Outputs in ``out`` (the conventions of ``genrl pretrain``):
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from genrl.baselines.algos import BaselineAgent, PixelPolicy, make_config
+from genrl.baselines.algos import BaselineAgent, PixelPolicy
+from genrl.baselines.config import BaselineConfig, make_config  # BaselineConfig: torch-free, read by the CLI
 from genrl.baselines.replay import FrameStackReplay, to_torch
 from genrl.baselines.rewards import check_kind, normalize_rewards, vlm_rewards
 from genrl.data.dataset import Dataset, check_domain
 from genrl.envs.registry import PROMPTS, split_task
-from genrl.envs.rollout import EvalResult, eval_seed, evaluate
+from genrl.envs.rollout import EvalResult, eval_seed, evaluate, resolve_workers
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.eval_metrics import eval_metrics
@@ -44,52 +45,6 @@ from genrl.vlm.base import Embedder
 CKPT = "checkpoint"
 EVAL_FILE = "eval.json"
 VIDEO_FILE = "eval.mp4"
-
-
-@dataclass
-class BaselineConfig:
-    """Settings of ``genrl baseline``.
-
-    Attributes:
-        algo: ``"iql"``, ``"td3bc"`` or ``"td3"``. reward: ``"image"`` or ``"video"``.
-        task: task id evaluated (its domain must be the dataset's), e.g. ``"walker_walk"``.
-        dataset: dataset folder of that domain. out: run folder.
-        prompt: text prompt of the reward (default: the paper's Table 3 prompt of ``task``, ``PROMPTS[task]``).
-        steps: gradient steps (paper: 500k on a GPU; CPU default 20k).
-        batch_size: transitions per step (256). seed: torch/sampling seed; also picks the evaluation episodes.
-        eval_every: updates between evaluations during training (0: none; the final one is always done).
-        eval_episodes: episodes per evaluation (10; the paper used 20). eval_max_steps: cap on the agent steps of
-            evaluation episodes, for smoke tests only (scores are then not comparable with the paper's).
-        save_every / log_every: in updates. threads: torch CPU threads (None: torch's default).
-        preset: agent preset (``paper``, ``cpu``, ``tiny``; :data:`genrl.baselines.algos.PRESETS`);
-            overrides: :class:`~genrl.baselines.algos.AgentConfig` field -> value on top of it.
-        reward_norm: ``"standardize"`` (z-score over the dataset, default) or ``"none"`` (raw cosines).
-        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (cuda when available).
-        embedding_id: stored embeddings to read instead of the VLM's own (e.g. ``"siglip-b16-224"``, official
-            ``clip_img`` imported by ``genrl data import``; same model as the VLM); see
-            :func:`~genrl.baselines.rewards.vlm_rewards`.
-    """
-
-    algo: str
-    reward: str
-    task: str
-    dataset: str
-    out: str
-    prompt: str | None = None
-    steps: int = 20000
-    batch_size: int = 256
-    seed: int = 0
-    eval_every: int = 5000
-    eval_episodes: int = 10
-    eval_max_steps: int | None = None
-    save_every: int = 1000
-    log_every: int = 100
-    threads: int | None = None
-    preset: str = "cpu"
-    overrides: dict = field(default_factory=dict)
-    reward_norm: str = "standardize"
-    device: str = "auto"
-    embedding_id: str | None = None
 
 
 _ESSENTIAL = ("algo", "reward", "task", "prompt", "domain", "action_dim", "embedder_id", "reward_embedder_id",
@@ -114,10 +69,11 @@ def load_agent(run_dir: str | Path) -> tuple[BaselineAgent, dict]:
 
 
 def run_eval(agent: BaselineAgent, cfg: BaselineConfig, device: torch.device, video: bool) -> EvalResult:
-    """Evaluate the deterministic actor on ``cfg.task`` (``cfg.eval_episodes`` episodes, seeds per ``cfg.seed``)."""
+    """Evaluate the deterministic actor on ``cfg.task`` (``cfg.eval_episodes`` episodes, seeds per ``cfg.seed``,
+    stepped by ``cfg.eval_workers`` processes)."""
     return evaluate(PixelPolicy(agent, device), cfg.task, episodes=cfg.eval_episodes,
                     seed=eval_seed(cfg.seed), video_episodes=1 if video else 0,
-                    max_steps=cfg.eval_max_steps)
+                    max_steps=cfg.eval_max_steps, workers=cfg.eval_workers)
 
 
 def prepare(cfg: BaselineConfig, embedder: Embedder, progress: bool = True) -> tuple[Dataset, dict, dict]:
@@ -131,6 +87,7 @@ def prepare(cfg: BaselineConfig, embedder: Embedder, progress: bool = True) -> t
             domain, missing video embeddings (run ``genrl embed``).
     """
     check_kind(cfg.reward)
+    resolve_workers(cfg.eval_workers, max(1, cfg.eval_episodes))  # a bad value fails now, not after training
     domain, _ = split_task(cfg.task)
     ds = Dataset(cfg.dataset)
     check_domain(ds.domain, domain, f"dataset {ds.root}", against=f"task {cfg.task} is in")

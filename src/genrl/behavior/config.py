@@ -27,10 +27,10 @@ preset.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
-from genrl.utils.fields import coerce_overrides
+from genrl.utils.presets import make, register
 
 SCORES = ("cosine", "max_cosine")
 
@@ -51,7 +51,8 @@ class BehaviorConfig:
         horizon: imagination horizon ``H`` (imagined steps after the start state; ``H + 1`` states per trajectory).
         gamma: discount per imagined step (constant: no continuation head, as the official ``WorldModel.imagine``).
         lam: lambda of the lambda-returns.
-        actor_lr / critic_lr: Adam learning rates. adam_eps: Adam epsilon.
+        actor_lr / critic_lr: Adam learning rates.
+        adam_eps: Adam epsilon.
         grad_clip: global gradient-norm clipping threshold (actor and critic separately).
         weight_decay: decoupled multiplicative decay per step, ``theta <- (1 - weight_decay) theta``, on weight
             matrices only (as :func:`genrl.worldmodel.model.make_optimizer`).
@@ -143,13 +144,14 @@ class BehaviorConfig:
         return self.batch_size * self.batch_length
 
 
-PRESETS: dict[str, BehaviorConfig] = {
-    "paper": BehaviorConfig(),
-    "small": BehaviorConfig(actor_layers=2, actor_units=256, critic_layers=2, critic_units=256, batch_size=16,
-                            batch_length=16, actor_lr=1e-3, critic_lr=1e-3, actor_min_std=0.3),
-    "tiny": BehaviorConfig(actor_layers=2, actor_units=32, critic_layers=2, critic_units=32, batch_size=4,
-                           batch_length=8),
-}
+# name -> overrides on the BehaviorConfig defaults (which are the paper's values); see genrl.utils.presets
+PRESETS = register(BehaviorConfig, {
+    "paper": {},
+    "small": {"actor_layers": 2, "actor_units": 256, "critic_layers": 2, "critic_units": 256, "batch_size": 16,
+              "batch_length": 16, "actor_lr": 1e-3, "critic_lr": 1e-3, "actor_min_std": 0.3},
+    "tiny": {"actor_layers": 2, "actor_units": 32, "critic_layers": 2, "critic_units": 32, "batch_size": 4,
+             "batch_length": 8},
+}, what="behavior config")
 
 
 def _check_fields(names: Any) -> None:
@@ -160,16 +162,94 @@ def _check_fields(names: Any) -> None:
 
 
 def behavior_preset(name: str, **overrides: Any) -> BehaviorConfig:
-    """A copy of ``PRESETS[name]`` with ``overrides`` applied.
+    """The behavior config of preset ``name`` (``paper``, ``small``, ``tiny``) with ``overrides`` applied
+    (:func:`genrl.utils.presets.make`).
 
     Raises:
         ValueError: unknown preset (the message lists the valid ones), unknown override field, a value of the
             wrong type (:func:`genrl.utils.fields.coerce_overrides`) or an invalid value.
     """
-    if name not in PRESETS:
-        raise ValueError(f"unknown behavior preset {name!r}; valid presets: {sorted(PRESETS)}")
-    _check_fields(overrides)
-    return replace(PRESETS[name], **coerce_overrides(BehaviorConfig, overrides, "behavior config"))
+    return make(BehaviorConfig, name, **overrides)
+
+
+REWARDS = ("genrl", "oracle")
+
+
+@dataclass
+class BehaveConfig:
+    """Settings of ``genrl behave`` (:func:`genrl.behavior.train.behave`); the command's options are generated from
+    these fields (:mod:`genrl.app.config_args`), each field's text below being its ``--help``.
+
+    Attributes:
+        run: pre-training run folder (``genrl pretrain --out``) or shipped model name (``genrl models``).
+        out: behavior run folder (checkpoint/, metrics.jsonl, TensorBoard, evals/, videos/).
+        task: task id, e.g. ``walker_stand``; its domain must be the world model's.
+        prompt: text prompt (default: the task's Table 3 prompt, ``genrl.envs.registry.PROMPTS``).
+        video: video prompt file (mp4/gif) instead of a text prompt.
+        video_aligner: pass the video embedding through the aligner (the official behaviour; text prompts always
+            use it).
+        data_free: synthetic start states (paper 4.2); no dataset is opened for the starts.
+        dataset: dataset of the offline start states and of the oracle's fit (default: the pre-training run's).
+        reward: ``genrl``: the prompt's latent target (paper eq. 2); ``oracle``: a head fitted to the dataset's true
+            reward of the task on the frozen latents (:mod:`genrl.behavior.oracle`), the ceiling of the same
+            actor-critic, starts and budget; its fit report goes to ``out/oracle.json``.
+        preset: behavior preset (actor-critic sizes and learning rates; ``genrl.behavior.config.PRESETS``).
+        overrides: behavior config field -> value on top of the preset (``--set FIELD=VALUE``).
+        steps: total actor-critic updates.
+        eval_every: real-environment evaluation period in updates (0: only at the end).
+        eval_episodes: episodes per evaluation (0: never evaluate).
+        eval_workers: processes that step and render the evaluation episodes (``genrl.envs.rollout.evaluate``):
+            1 = in this process; k = k worker processes; ``auto`` = min(episodes, CPUs); the scores do not depend
+            on it. 1 by default (in-process, as before): workers pay a start-up of a few seconds per evaluation
+            (``genrl.envs.vector``).
+        log_every: train metrics period in updates.
+        save_every: checkpoint period in updates.
+        seed: RNG seed (torch, dataset windows, the target's initial states, evaluation environments).
+        score: per-state reward ``max_cosine`` (the official code's) or ``cosine`` (the paper's eq. 2); None: the
+            preset's (``max_cosine``).
+        align_b: temporal alignment window b (1 = the initial target state only; >= horizon = no alignment);
+            None: the preset's (8).
+        threads: torch CPU threads (None: torch's default).
+        vlm: the prompt embedder (must be the world model's); only needed before the first checkpoint.
+        vlm_path: local weights folder of ``vlm``.
+        device: ``auto`` (CUDA if available), ``cpu`` or ``cuda``.
+    """
+
+    run: str
+    out: str
+    task: str
+    prompt: str | None = None
+    video: str | None = None
+    video_aligner: bool = False
+    data_free: bool = False
+    dataset: str | None = None
+    preset: str = "small"
+    overrides: dict = field(default_factory=dict)
+    steps: int = 10000
+    eval_every: int = 2500
+    eval_episodes: int = 10
+    eval_workers: int | Literal["auto"] = 1
+    log_every: int = 50
+    save_every: int = 500
+    seed: int = 0
+    score: Literal["max_cosine", "cosine"] | None = None
+    align_b: int | None = None
+    threads: int | None = None
+    vlm: str = "default"
+    vlm_path: str | None = None
+    device: str = "auto"
+    reward: Literal["genrl", "oracle"] = "genrl"
+
+
+def resolve_behavior(cfg: BehaveConfig) -> BehaviorConfig:
+    """The behavior config a ``genrl behave`` run trains with: its preset, then ``overrides``, then ``score`` and
+    ``align_b`` when set.
+
+    Raises:
+        ValueError: as :func:`behavior_preset`.
+    """
+    extra = {k: v for k, v in (("score", cfg.score), ("align_b", cfg.align_b)) if v is not None}
+    return behavior_preset(cfg.preset, **{**cfg.overrides, **extra})
 
 
 def to_dict(cfg: BehaviorConfig) -> dict[str, Any]:
@@ -183,4 +263,5 @@ def from_dict(d: dict[str, Any]) -> BehaviorConfig:
     return BehaviorConfig(**d)
 
 
-__all__ = ["BehaviorConfig", "PRESETS", "SCORES", "behavior_preset", "to_dict", "from_dict"]
+__all__ = ["BehaveConfig", "BehaviorConfig", "PRESETS", "REWARDS", "SCORES", "behavior_preset", "from_dict",
+           "resolve_behavior", "to_dict"]

@@ -115,8 +115,9 @@ def _write_eval(result, out_json: Path, video: Path | None, extra: dict) -> dict
 
 
 def evaluate_and_log(model: MFWM, ac: ActorCritic, task: str, step: int, out: Path, logger: MetricsLogger,
-                     episodes: int, seed: int) -> dict:
-    """Training-time evaluation: ``episodes`` real episodes with the actor's mean; writes
+                     episodes: int, seed: int, workers: int | str = 1) -> dict:
+    """Training-time evaluation: ``episodes`` real episodes with the actor's mean (stepped by ``workers``
+    processes, :func:`genrl.envs.rollout.evaluate`: 1, k or ``"auto"``; the same numbers either way); writes
     ``out/evals/step_<N>.json`` and ``out/videos/eval_<N>.mp4``, logs the evaluation numbers of every trainer
     (:func:`genrl.utils.eval_metrics.eval_metrics`: ``eval/return_mean``, ``eval/return_std``,
     ``eval/normalized_mean``, ``eval/normalized_stderr``, ``eval/seconds``) and the video. An evaluation whose JSON
@@ -127,7 +128,7 @@ def evaluate_and_log(model: MFWM, ac: ActorCritic, task: str, step: int, out: Pa
     was_training = ac.training
     ac.eval()
     policy = WorldModelPolicy(model.wm, ac.actor.mode, device=model.wm.device)
-    result = evaluate(policy, task, episodes=episodes, seed=eval_seed(seed), video_episodes=1)
+    result = evaluate(policy, task, episodes=episodes, seed=eval_seed(seed), video_episodes=1, workers=workers)
     ac.train(was_training)
     doc = _write_eval(result, path, out / "videos" / f"eval_{step:07d}.mp4", {"step": step})
     logger.log(step, eval_metrics(result), prefix="eval")
@@ -138,7 +139,7 @@ def evaluate_and_log(model: MFWM, ac: ActorCritic, task: str, step: int, out: Pa
 
 def eval_policy(run_dir: str | Path, task: str | None = None, episodes: int = 10, seed: int = 0,
                 video: str | Path | None = None, out: str | Path | None = None, device: str | None = None,
-                progress: bool = False, posterior_sample: bool = False) -> dict:
+                progress: bool = False, posterior_sample: bool = False, workers: int | str = 1) -> dict:
     """Evaluate a behavior run in the real environment (``genrl eval``).
 
     Args:
@@ -148,6 +149,8 @@ def eval_policy(run_dir: str | Path, task: str | None = None, episodes: int = 10
             ``run_dir/eval_<task>_seed<seed>.json``, with ``_sample`` before ``.json`` for posterior samples).
         posterior_sample: filter the observations with posterior *samples* (the official evaluation) instead of
             modes (the default; :class:`genrl.behavior.agent.WorldModelPolicy`).
+        workers: processes that step and render the episodes (:func:`genrl.envs.rollout.evaluate`): 1 (in this
+            process), k, or ``"auto"`` (min(episodes, CPUs)); the results do not depend on it.
 
     Returns:
         The report: :class:`genrl.envs.rollout.EvalResult` fields (raw ``returns`` and ``normalized`` scores,
@@ -166,7 +169,7 @@ def eval_policy(run_dir: str | Path, task: str | None = None, episodes: int = 10
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     policy = WorldModelPolicy(model.wm, ac.actor.mode, device=model.wm.device, sample=posterior_sample)
     result = evaluate(policy, task, episodes=episodes, seed=eval_seed(seed), video_episodes=1 if video else 0,
-                      progress=progress)
+                      progress=progress, workers=workers)
     suffix = "_sample" if posterior_sample else ""
     out_json = Path(out) if out else Path(run_dir) / f"eval_{task}_seed{seed}{suffix}.json"
     step = json.loads((Path(run_dir) / CKPT / "state.json").read_text())["step"] if (

@@ -21,13 +21,14 @@ updates done and stops. Policies are reloaded with
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+# BehaveConfig lives in the torch-free config module (the CLI builds `genrl behave`'s options from it)
 from genrl.behavior.actor_critic import ActorCritic
-from genrl.behavior.config import behavior_preset, to_dict
+from genrl.behavior.config import REWARDS, BehaveConfig, resolve_behavior, to_dict
 from genrl.behavior.policy import (CKPT, evaluate_and_log, load_policy, new_target,
                                    world_model_fingerprint)
 from genrl.behavior.oracle import OracleReward, OracleRewardHead, fit_oracle
@@ -36,6 +37,7 @@ from genrl.behavior.starts import data_free_starts, offline_starts
 from genrl.data.dataset import Dataset
 from genrl.data.sampler import SequenceSampler
 from genrl.envs.registry import PROMPTS, split_task
+from genrl.envs.rollout import resolve_workers
 from genrl.mfwm.pretrain import load_pretrained
 from genrl.mfwm.shipped import is_shipped_name
 from genrl.utils.checkpoint import load_checkpoint, save_checkpoint
@@ -46,61 +48,6 @@ from genrl.utils.runtime import Hook, LoopConfig, Runtime
 # config.json keys that must not change when a run is resumed
 RESUME_KEYS = ("task", "run", "world_model", "prompt", "video", "use_aligner", "data_free", "dataset", "behavior",
                "reward")
-
-
-@dataclass
-class BehaveConfig:
-    """Settings of ``genrl behave``.
-
-    Attributes:
-        run: pre-training run folder (``genrl pretrain --out``).
-        out: behavior run folder (checkpoint, metrics, evals, videos).
-        task: task id, e.g. ``"walker_stand"``; its domain must be the MFWM's.
-        prompt: text prompt (default: the task's Table 3 prompt, ``genrl.envs.registry.PROMPTS``).
-        video: video prompt file (mp4/gif) instead of text.
-        video_aligner: pass the video embedding through the aligner (official behaviour; text always uses it).
-        data_free: synthetic start states (paper 4.2); no dataset is opened for starts.
-        dataset: dataset of the offline start states and of the oracle's fit (default: the pre-training run's).
-        reward: ``"genrl"`` (the prompt's latent target, paper eq. 2) or ``"oracle"``: a head fitted to the
-            dataset's true reward of ``task`` on the frozen latents (:mod:`genrl.behavior.oracle`), the ceiling of
-            the same actor-critic, starts and budget; its fit report goes to ``out/oracle.json``.
-        preset: behavior preset (``paper``, ``small``, ``tiny``); ``overrides``: field -> value on top of it.
-        steps: total actor-critic updates. eval_every: real-env evaluation period in updates (0: only at the
-            end); eval_episodes: episodes per evaluation (0: never evaluate). log_every / save_every: in updates.
-        seed: RNG seed (torch, dataset windows, target's initial states, evaluation environments).
-        score: ``"max_cosine"`` / ``"cosine"`` (None: the preset's, ``max_cosine``).
-        align_b: alignment window ``b`` (None: the preset's, 8).
-        threads: torch CPU threads (None = torch default).
-        vlm / vlm_path: the prompt embedder (must be the MFWM's); only needed before the first checkpoint.
-        device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
-    """
-
-    run: str
-    out: str
-    task: str
-    prompt: str | None = None
-    video: str | None = None
-    video_aligner: bool = False
-    data_free: bool = False
-    dataset: str | None = None
-    preset: str = "small"
-    overrides: dict = field(default_factory=dict)
-    steps: int = 10000
-    eval_every: int = 2500
-    eval_episodes: int = 10
-    log_every: int = 50
-    save_every: int = 500
-    seed: int = 0
-    score: str | None = None
-    align_b: int | None = None
-    threads: int | None = None
-    vlm: str = "default"
-    vlm_path: str | None = None
-    device: str = "auto"
-    reward: str = "genrl"
-
-
-REWARDS = ("genrl", "oracle")
 
 
 def _check(cfg: BehaveConfig) -> None:
@@ -120,6 +67,7 @@ def _check(cfg: BehaveConfig) -> None:
     for name in ("log_every", "save_every"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    resolve_workers(cfg.eval_workers, max(1, cfg.eval_episodes))  # a bad value fails now, not after training
 
 
 def run_reference(run: str) -> str:
@@ -192,8 +140,7 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
         if cfg.task not in PROMPTS:
             raise ValueError(f"task {cfg.task!r} has no default prompt; give one with --prompt or --video")
         prompt = PROMPTS[cfg.task]
-    extra = {k: v for k, v in (("score", cfg.score), ("align_b", cfg.align_b)) if v is not None}
-    bcfg = behavior_preset(cfg.preset, **{**cfg.overrides, **extra})
+    bcfg = resolve_behavior(cfg)
     dev = resolve_device(cfg.device)
     model.to(dev).eval().requires_grad_(False)
     wm = model.wm
@@ -259,7 +206,8 @@ def behave(cfg: BehaveConfig, progress: bool = True, embedder=None) -> dict:
         save_checkpoint(rt.ckpt, {"behavior": ac, **modules}, opts, at, run_cfg, rng=rng)
 
     def evaluate(at: int) -> None:  # a resumed run reads an evaluation that already ran back from its JSON
-        evals.append(evaluate_and_log(model, ac, cfg.task, at, out, rt.logger, cfg.eval_episodes, cfg.seed))
+        evals.append(evaluate_and_log(model, ac, cfg.task, at, out, rt.logger, cfg.eval_episodes, cfg.seed,
+                                      workers=cfg.eval_workers))
 
     def postfix(last: dict) -> dict:
         return {"reward": f"{last['reward_mean']:.3f}", "actor": f"{last['actor_loss']:.3f}",

@@ -18,7 +18,7 @@ updates done and stops.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -27,58 +27,15 @@ import torch
 from genrl.data.dataset import Dataset, DatasetError
 from genrl.data.sampler import SequenceSampler
 from genrl.data.split import split_names
+from genrl.mfwm.config import PretrainConfig, world_model_config  # torch-free: the CLI builds `genrl pretrain` from it
 from genrl.mfwm.model import MFWM
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
 from genrl.utils.io import atomic_path, write_json
 from genrl.utils.runtime import Hook, LoopConfig, Runtime, config_differences
-from genrl.worldmodel.config import from_dict, preset, to_dict
+from genrl.worldmodel.config import from_dict, to_dict
 
 CKPT = "checkpoint"
-
-
-@dataclass
-class PretrainConfig:
-    """Settings of ``genrl pretrain``.
-
-    Attributes:
-        dataset: dataset folder (one domain) with embeddings stored under ``embedder_id``.
-        out: run folder (checkpoint, metrics, reports).
-        embedder_id: id of the VLM whose stored embeddings are used. n_frames: that VLM's clip length ``k``.
-        preset: world-model preset (``paper``, ``small``, ``tiny``); ``overrides``: field -> value on top of it.
-        steps: total updates. save_every / log_every / report_every: in updates.
-        seed: RNG seed (torch, numpy, window sampling). threads: torch CPU threads (None = torch default).
-        aligner_noise: LAFITE noise of the aligner inputs (official ``clip_lafite_noise``).
-        memmap: memory-map the sampler's arrays under ``out/memmap`` instead of holding them in RAM.
-        device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``.
-        holdout: fraction of episodes never trained on (chosen by name, :func:`genrl.data.split.is_heldout`), for
-            held-out metrics (``genrl pretrain-eval``); 0 trains on everything.
-        snapshot_at: updates after which a weights-only copy of the model is kept in
-            ``out/snapshots/step_<N>/`` (a run folder of its own: ``config.json`` + ``checkpoint/`` without
-            optimizers), which every command taking a pre-training run accepts; used for compute-quality curves.
-        init: a pre-training run folder or shipped model (:mod:`genrl.mfwm.shipped`) whose weights start a *new*
-            run (its world-model config must match); the optimizers start fresh and the update count continues
-            from its step, so ``steps`` is the total including the updates it already had. Ignored on resume.
-    """
-
-    dataset: str
-    out: str
-    embedder_id: str
-    n_frames: int = 8
-    preset: str = "small"
-    overrides: dict = field(default_factory=dict)
-    steps: int = 20000
-    save_every: int = 500
-    log_every: int = 25
-    report_every: int = 1000
-    seed: int = 0
-    threads: int | None = None
-    aligner_noise: float = 0.5
-    memmap: bool = False
-    holdout: float = 0.05
-    device: str = "auto"
-    snapshot_at: tuple[int, ...] = ()
-    init: str | None = None
 
 
 def snapshot_dir(out: str | Path, step: int) -> Path:
@@ -173,7 +130,7 @@ def make_report(model: MFWM, batch: dict[str, torch.Tensor], n: int = 4, horizon
 
 
 def _run_config(cfg: PretrainConfig, ds: Dataset, embed_dim: int) -> dict:
-    wm_cfg = preset(cfg.preset, **cfg.overrides)
+    wm_cfg = world_model_config(cfg)
     return {"domain": ds.domain, "action_dim": ds.action_dim, "embedder_id": cfg.embedder_id,
             "embed_dim": embed_dim, "n_frames": cfg.n_frames, "aligner_noise": cfg.aligner_noise,
             "world_model": to_dict(wm_cfg), "pretrain": asdict(cfg)}

@@ -10,12 +10,15 @@ floats without a fraction (``16.0``), never ``16.5`` nor a bool; ``float`` field
 ``str`` fields accept strings; ``tuple[int, ...]`` / ``list[int]`` accept sequences whose items pass; ``X | None``
 accepts ``None``; ``Literal[...]`` its values. Annotations that are none of these (``Any``...) are not checked.
 The field types come from :func:`typing.get_type_hints`, so ``from __future__ import annotations`` is fine.
-Only light imports here: the CLI uses it before any torch import.
+:func:`field_docs` reads each field's text from the class docstring's ``Attributes:`` section (the CLI's
+``--help``). Only light imports here: the CLI uses it before any torch import.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -29,6 +32,13 @@ class _Mismatch(Exception):
 
 
 def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(arm) for arm in typing.get_args(tp))
+    if origin is typing.Literal:
+        return " | ".join(repr(v) for v in typing.get_args(tp))
+    if tp is type(None):
+        return "None"
     return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
 
 
@@ -106,6 +116,62 @@ def _coerce(tp: Any, value: Any) -> Any:
     return value
 
 
+def type_name(tp: Any) -> str:
+    """A readable name of a type annotation: ``int``, ``int | None``, ``'genrl' | 'oracle'`` (a ``Literal``),
+    ``int | 'auto'``."""
+    return _type_name(tp)
+
+
+def coerce_value(tp: Any, value: Any) -> Any:
+    """``value`` converted to the annotation ``tp`` by the rules above.
+
+    Raises:
+        ValueError: the value does not fit (``"expects int, got '1.5'"``).
+    """
+    try:
+        return _coerce(tp, value)
+    except _Mismatch:
+        raise ValueError(f"expects {_type_name(tp)}, got {value!r}") from None
+
+
+_ENTRY = re.compile(r"^(\w+(?:\s*/\s*\w+)*):\s*(.*)$")
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """``{field name: text}`` from the ``Attributes:`` section of the class docstring.
+
+    An entry is ``name: text`` at the section's indentation, continued on more indented lines; ``a / b: text``
+    documents both fields. The section ends at the first line indented less (or at another ``Section:``).
+    """
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    lines = doc.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == "Attributes:")
+    except StopIteration:
+        return {}
+    out: dict[str, str] = {}
+    base: int | None = None
+    current: list[str] = []
+    for line in lines[start + 1:]:
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        if base is None:
+            base = indent
+        if indent < base:
+            break
+        match = _ENTRY.match(line.strip()) if indent == base else None
+        if match:
+            current = [match.group(2)]
+            for name in re.split(r"\s*/\s*", match.group(1)):
+                out[name] = current  # shared list: continuation lines reach every name of the entry
+        elif indent > base and current:
+            current.append(line.strip())
+        else:
+            break
+    return {name: " ".join(parts).strip() for name, parts in out.items()}
+
+
 def field_types(cls: type) -> dict[str, Any]:
     """``{field name: resolved type}`` of the dataclass ``cls`` (string annotations resolved)."""
     hints = typing.get_type_hints(cls)
@@ -137,4 +203,4 @@ def coerce_overrides(cls: type, values: Mapping[str, Any], what: str = "config")
     return out
 
 
-__all__ = ["coerce_overrides", "field_types"]
+__all__ = ["coerce_overrides", "coerce_value", "field_docs", "field_types", "type_name"]

@@ -25,7 +25,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
@@ -33,51 +33,13 @@ import torch
 import torch.nn as nn
 
 from genrl.vlm.base import BatchedEmbedder, MissingWeightsError, l2_normalize, resize_frames
+from genrl.vlm.config import MiniVLMConfig  # torch-free (the CLI reads the training config)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "minivlm"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 TEXT_DIM = 384  # all-MiniLM-L6-v2 sentence embedding size
 TEXT_MAX_TOKENS = 256  # all-MiniLM-L6-v2 max_seq_length
-
-
-@dataclass
-class MiniVLMConfig:
-    """Architecture of the MiniVLM.
-
-    Attributes:
-        n_frames: frames per clip ``k``.
-        image_size: frames are resized to ``image_size`` x ``image_size`` pixels (the envs render 64).
-        dim: size of the shared embedding space.
-        channels: output channels of the 4 stride-2 conv layers of the per-frame CNN.
-        width: width of the temporal transformer (frame features are projected to it).
-        layers: temporal transformer layers.
-        heads: attention heads of the temporal transformer and of the pooling.
-        text_hidden: hidden size of the text projection MLP (384 -> text_hidden -> dim).
-        init_temperature: initial softmax temperature of the contrastive loss (learned, as CLIP).
-    """
-
-    n_frames: int = 8
-    image_size: int = 64
-    dim: int = 256
-    channels: tuple[int, ...] = (16, 32, 64, 128)
-    width: int = 128
-    layers: int = 2
-    heads: int = 4
-    text_hidden: int = 512
-    init_temperature: float = 0.07
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "MiniVLMConfig":
-        """Build from a JSON dict; unknown keys raise ``ValueError`` naming them."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown MiniVLM config fields {sorted(unknown)}; expected some of {sorted(names)}")
-        d = dict(d)
-        if "channels" in d:
-            d["channels"] = tuple(d["channels"])
-        return cls(**d)
 
 
 class VideoTower(nn.Module):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -26,41 +26,8 @@ from genrl.utils.checkpoint import load_checkpoint, read_config, save_checkpoint
 from genrl.utils.io import write_text
 from genrl.utils.runtime import Hook, LoopConfig, Runtime
 from genrl.vlm.clips import ClipSet, build_clips
-from genrl.vlm.minivlm import MiniVLM, MiniVLMConfig, count_parameters, encode_sentences, save_minivlm
-
-
-@dataclass
-class MiniVLMTrainConfig:
-    """Training hyper-parameters of ``genrl vlm train``.
-
-    Attributes:
-        datasets: dataset folders (any domains; each must carry ``physics`` descriptors).
-        out: output folder (weights, config, checkpoint).
-        steps: gradient steps. batch_size: clips per step (domain-balanced).
-        lr: peak AdamW learning rate (linear warm-up over ``warmup`` steps, cosine decay to 10 %).
-        weight_decay: AdamW decay (not applied to norms, biases, positions, temperature).
-        stride: steps between consecutive clip ends in an episode. paraphrases: captions kept per clip.
-        max_episodes: per dataset, at most this many training episodes (None = all).
-        heldout: fraction of episodes kept out of training for ``genrl vlm eval`` (:func:`~genrl.vlm.clips.is_heldout`).
-        save_every: steps between resumable checkpoints. seed: RNG seed. threads: torch CPU threads.
-        model: architecture.
-    """
-
-    datasets: list[str]
-    out: str
-    steps: int = 1500
-    batch_size: int = 128
-    lr: float = 1e-3
-    warmup: int = 100
-    weight_decay: float = 0.05
-    stride: int = 4
-    paraphrases: int = 4
-    max_episodes: int | None = None
-    heldout: float = 0.1
-    save_every: int = 200
-    seed: int = 0
-    threads: int | None = None
-    model: MiniVLMConfig = field(default_factory=MiniVLMConfig)
+from genrl.vlm.config import MiniVLMTrainConfig  # torch-free: the CLI builds `genrl vlm train` from it
+from genrl.vlm.minivlm import MiniVLM, count_parameters, encode_sentences, save_minivlm
 
 
 def multi_positive_infonce(video: torch.Tensor, text: torch.Tensor, signature: torch.Tensor,

@@ -12,14 +12,26 @@ twohot), :mod:`.nets` (encoder, decoder, LayerNorm GRU, MLP), :mod:`.rssm` (``RS
 (``WorldModel``, optimiser helpers).
 """
 
-from genrl.worldmodel.config import PRESETS, WorldModelConfig, from_dict, preset, to_dict
-from genrl.worldmodel.dists import (OneHotDist, kl_balance_loss, kl_categorical, symexp, symlog, twohot,
-                                    twohot_bins, twohot_loss, twohot_mean, unimix_logits)
-from genrl.worldmodel.model import WorldModel, clip_and_step, make_optimizer, to_uint8
-from genrl.worldmodel.nets import ChannelLayerNorm, Decoder, Encoder, LayerNormGRU, mlp
-from genrl.worldmodel.rssm import RSSM, State
+from __future__ import annotations
+
+from genrl.utils.lazy import lazy_names
+
+# The names load on first use (PEP 562), so ``genrl.worldmodel.config`` (the presets the CLI reads) imports without
+# torch; ``from genrl.worldmodel import WorldModel`` works as before.
+_MODULES = {
+    "genrl.worldmodel.config": ("PRESETS", "WorldModelConfig", "from_dict", "preset", "to_dict"),
+    "genrl.worldmodel.dists": ("OneHotDist", "kl_balance_loss", "kl_categorical", "symexp", "symlog", "twohot",
+                               "twohot_bins", "twohot_loss", "twohot_mean", "unimix_logits"),
+    "genrl.worldmodel.model": ("WorldModel", "clip_and_step", "make_optimizer", "to_uint8"),
+    "genrl.worldmodel.nets": ("ChannelLayerNorm", "Decoder", "Encoder", "LayerNormGRU", "mlp"),
+    "genrl.worldmodel.rssm": ("RSSM", "State"),
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = ["WorldModelConfig", "PRESETS", "preset", "to_dict", "from_dict", "OneHotDist", "unimix_logits",
            "kl_categorical", "kl_balance_loss", "symlog", "symexp", "twohot", "twohot_bins", "twohot_loss",
            "twohot_mean", "ChannelLayerNorm", "mlp", "Encoder", "Decoder", "LayerNormGRU", "RSSM", "State",
            "WorldModel", "make_optimizer", "clip_and_step", "to_uint8"]
+
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__)

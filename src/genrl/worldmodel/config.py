@@ -4,10 +4,10 @@
 Usage::
 
     from genrl.worldmodel.config import preset, to_dict, from_dict
-    cfg = preset("small", batch_size=8)           # a WorldModelConfig
+    cfg = preset("small", batch_size=8)           # a WorldModelConfig: genrl.utils.presets.make(WorldModelConfig, ...)
     again = from_dict(json.loads(json.dumps(to_dict(cfg))))
 
-Presets:
+Presets (overrides on the dataclass defaults, registered with :mod:`genrl.utils.presets`):
 
 * ``"paper"``: the official sizes (CNN depth 48, GRU/hidden 1024, 32x32 latents, batch 48x48).
 * ``"small"``: a CPU-trainable model (CNN depth 16, GRU/hidden 256, 32x32 latents, batch 16x32).
@@ -16,10 +16,10 @@ Presets:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from genrl.utils.fields import coerce_overrides
+from genrl.utils.presets import make, register
 
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -112,13 +112,25 @@ class WorldModelConfig:
         return 32 * self.cnn_depth
 
 
-PRESETS: dict[str, WorldModelConfig] = {
-    "paper": WorldModelConfig(),
-    "small": WorldModelConfig(cnn_depth=16, deter=256, hidden=256, stoch=32, discrete=32, reward_units=256,
-                              batch_size=16, batch_length=32),
-    "tiny": WorldModelConfig(cnn_depth=4, deter=32, hidden=32, stoch=4, discrete=4, reward_layers=2, reward_units=32,
-                             batch_size=4, batch_length=16, precision="fp32"),
-}
+# name -> overrides on the WorldModelConfig defaults (which are the paper's values); see genrl.utils.presets
+PRESETS = register(WorldModelConfig, {
+    "paper": {},
+    "small": {"cnn_depth": 16, "deter": 256, "hidden": 256, "stoch": 32, "discrete": 32, "reward_units": 256,
+              "batch_size": 16, "batch_length": 32},
+    "tiny": {"cnn_depth": 4, "deter": 32, "hidden": 32, "stoch": 4, "discrete": 4, "reward_layers": 2,
+             "reward_units": 32, "batch_size": 4, "batch_length": 16, "precision": "fp32"},
+}, what="world-model config")
+
+
+def preset(name: str, **overrides: Any) -> WorldModelConfig:
+    """The world-model config of preset ``name`` (``paper``, ``small``, ``tiny``) with ``overrides`` applied
+    (:func:`genrl.utils.presets.make`).
+
+    Raises:
+        ValueError: unknown preset name (the message lists the valid ones), unknown override fields or a value
+            of the wrong type (:func:`genrl.utils.fields.coerce_overrides`).
+    """
+    return make(WorldModelConfig, name, **overrides)
 
 
 def _check_fields(names: Any, what: str) -> None:
@@ -126,19 +138,6 @@ def _check_fields(names: Any, what: str) -> None:
     unknown = set(names) - valid
     if unknown:
         raise ValueError(f"unknown {what} fields {sorted(unknown)}; valid fields: {sorted(valid)}")
-
-
-def preset(name: str, **overrides: Any) -> WorldModelConfig:
-    """A copy of ``PRESETS[name]`` with ``overrides`` applied.
-
-    Raises:
-        ValueError: unknown preset name (the message lists the valid ones), unknown override fields or a value
-            of the wrong type (:func:`genrl.utils.fields.coerce_overrides`).
-    """
-    if name not in PRESETS:
-        raise ValueError(f"unknown world-model preset {name!r}; valid presets: {sorted(PRESETS)}")
-    _check_fields(overrides, "world-model config")
-    return replace(PRESETS[name], **coerce_overrides(WorldModelConfig, overrides, "world-model config"))
 
 
 def to_dict(cfg: WorldModelConfig) -> dict[str, Any]:
