@@ -20,14 +20,17 @@ import platform
 from pathlib import Path
 
 
-def train_seconds(metrics: Path, start: int = 0) -> float:
+def train_seconds(metrics: Path, start: int = 0, stop: int | None = None) -> float:
     """Training wall-clock from ``metrics.jsonl``: sum of ``seconds_per_update`` x updates in each interval.
 
     ``start``: the update count the run began at (a run started with ``genrl pretrain --init`` continues the
-    count of the weights it started from; its first interval begins there, not at 0)."""
+    count of the weights it started from; its first interval begins there, not at 0). ``stop``: the last update
+    counted (a snapshot's step; rows after it are the run's later training)."""
     total, last = 0.0, start
     for line in metrics.read_text().splitlines():
         row = json.loads(line)
+        if stop is not None and row["step"] > stop:
+            break
         if "train/seconds_per_update" in row:
             total += row["train/seconds_per_update"] * (row["step"] - last)
             last = row["step"]
@@ -53,6 +56,10 @@ def main() -> None:
                    "--workers 2 && genrl embed runs/data/walker --vlm default")
     p.add_argument("--out", required=True, help="writes OUT.json and OUT.md")
     p.add_argument("--start-step", type=int, default=0, help="update count the run started at (--init runs)")
+    p.add_argument("--prior-hours", type=float, default=0.0, help="training hours of the --init weights (their "
+                   "card's train_hours), added to this run's")
+    p.add_argument("--metrics", default=None, help="the run's metrics.jsonl (default: RUN/metrics.jsonl; a "
+                   "snapshot folder has none: pass its run's)")
     p.add_argument("--command", default=None, help="the pre-training command(s) that made the weights (default: a "
                    "single `genrl pretrain` run of the run's config)")
     args = p.parse_args()
@@ -66,7 +73,7 @@ def main() -> None:
     sources: dict[str, int] = {}  # episodes per subset (paper Table 4 style: "walker expl", "walker run", ...)
     for info in manifest["episodes"].values():
         sources[info.get("subset", "?")] = sources.get(info.get("subset", "?"), 0) + 1
-    seconds = train_seconds(Path(args.run) / "metrics.jsonl", args.start_step)
+    seconds = train_seconds(Path(args.metrics or Path(args.run) / "metrics.jsonl"), args.start_step, cfg["step"])
     pre = cfg["pretrain"]
     card = {
         "domain": cfg["domain"], "preset": pre["preset"], "embedder_id": cfg["embedder_id"],
@@ -74,7 +81,7 @@ def main() -> None:
                  "holdout": pre["holdout"], "command": args.dataset_command},
         "command": args.command or f"genrl pretrain {args.dataset} --out {args.run} --preset {pre['preset']} "
                                    f"--steps {cfg['step']}",
-        "updates": cfg["step"], "train_hours": round(seconds / 3600, 2),
+        "updates": cfg["step"], "train_hours": round(args.prior_hours + seconds / 3600, 2),
         "machine": f"{platform.machine()} {platform.processor() or ''} (2 CPU cores)".strip(),
         "precision": "auto (bf16 autocast where the CPU has native bf16, else fp32)",
     }
