@@ -4,6 +4,8 @@ fitted by SGD on random batches, checkpointed with its optimizer and data genera
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -157,6 +159,19 @@ def test_keyboard_interrupt_in_an_update_saves_and_closes(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(tmp_path / "q", fault=interrupt_at(6), save_on_interrupt=False)
     assert _ckpt_step(tmp_path / "q") == 4
+
+
+def test_sigterm_saves_like_ctrl_c_and_the_handler_is_restored(tmp_path):
+    def sigterm_at(step):
+        if step == 6:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler raises KeyboardInterrupt in this (main) thread
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        train(tmp_path / "t", fault=sigterm_at)
+    assert _ckpt_step(tmp_path / "t") == 6 and signal.getsignal(signal.SIGTERM) is before
+    rt, _, _ = train(tmp_path / "t")
+    assert rt.step == 10 and [x["step"] for x in _lines(tmp_path / "t")] == [2, 4, 6, 8, 10]
 
 
 class _Bar:

@@ -18,6 +18,8 @@ What the runtime does, in the order a trainer calls it:
    ``save_every`` updates and at the last), the ``after_save`` hooks. Then the bar is closed and ``finish(step)``
    runs with the logger still open. Bar and logger are closed on every exit path; a ``KeyboardInterrupt`` first
    saves the updates done since the last checkpoint (unless it struck during a save) and is then re-raised.
+   ``SIGTERM`` (``kill``, a batch scheduler's preemption; a background job of a non-interactive shell ignores
+   Ctrl-C's SIGINT) is turned into the same ``KeyboardInterrupt`` while the loop runs in the main thread.
 
 Usage::
 
@@ -38,8 +40,11 @@ interrupted update had already drawn its batch, so a run resumed from it is vali
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +165,24 @@ class LoopConfig:
     save_on_interrupt: bool = True
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """While inside, ``SIGTERM`` raises ``KeyboardInterrupt`` in the main thread (so a ``kill``ed or preempted run
+    saves as on Ctrl-C); the previous handler is restored on exit. A no-op outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum} (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class Runtime:
     """One training run in the folder ``out``: threads, config, resume check, seeding and the loop.
 
@@ -269,7 +292,9 @@ class Runtime:
         checkpoint = Hook(lambda s: None, every=cfg.save_every)
         timer = StepTimer()
         fresh = not self.has_checkpoint()
+        signals = contextlib.ExitStack()
         try:
+            signals.enter_context(sigterm_as_interrupt())
             if cfg.log:
                 self.logger = MetricsLogger(self.out, resume_step=self.step)  # drops lines logged after `start`
                 if fresh and self.config is not None:
@@ -312,6 +337,7 @@ class Runtime:
                     print(f"\ninterrupted: saved the checkpoint of step {self.step} in {self.ckpt}", file=sys.stderr)
             raise
         finally:
+            signals.close()
             self._saving = False
             if self.bar is not None:
                 self.bar.close()
