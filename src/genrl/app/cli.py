@@ -56,6 +56,7 @@ USER_ERRORS = (ValueError, KeyError, FileNotFoundError)
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``genrl`` console script. Returns the process exit code (2 for bad input)."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `--nproc N` re-runs the command under torchrun
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as err:

@@ -5,6 +5,7 @@ Usage::
     genrl embed runs/data/walker --vlm default                    # once: per-step VLM embeddings
     genrl pretrain runs/data/walker --out runs/walker_mfwm --preset small [--steps 20000]
     genrl pretrain runs/data/walker --out runs/walker_mfwm --set batch_size=8 --print-config   # nothing runs
+    genrl pretrain runs/data/walker --out runs/walker_mfwm --nproc 2       # data-parallel, 2 processes (torchrun)
     genrl decode runs/walker_mfwm --prompt "lying on the back" --out lying.gif
     genrl decode runs/walker_mfwm --video prompt.mp4 --out video.gif [--video-aligner]
     genrl pretrain-eval runs/walker_mfwm [--video-prompts DIR]     # held-out metrics + pictures in RUN/eval
@@ -72,7 +73,11 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
+    from genrl.utils.distributed import env_info, launched, relaunch  # torch-free until used
+
     overrides = parse_overrides(args.set, WorldModelConfig, "world-model config")
+    if args.nproc > 1 and not launched() and not args.print_config:
+        return relaunch(args.nproc, args.argv)  # before loading the VLM: each process checks the rest itself
     vlm = embedder_from_args(args)
     cfg = config_from_args(PretrainConfig, args, embedder_id=vlm.id, n_frames=vlm.n_frames, overrides=overrides)
     if args.print_config:
@@ -80,7 +85,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from genrl.mfwm.pretrain import pretrain
 
     last = pretrain(cfg)
-    print(json.dumps({k: round(v, 5) for k, v in last.items()}, indent=1))
+    if env_info().is_main:
+        print(json.dumps({k: round(v, 5) for k, v in last.items()}, indent=1))
     return 0
 
 

@@ -7,6 +7,7 @@ Usage::
     genrl vlm eval --datasets runs/data/walker ... [--vlm default] [--json report.json]
     genrl vlm text "a spider walking fast" "lying down"      # cosine similarities between prompts
     genrl embed DATASET --vlm default                         # store per-step embeddings in the dataset
+    genrl embed DATASET --vlm default --nproc 2 [--device cuda] # the episodes split over 2 processes (torchrun)
 """
 
 from __future__ import annotations
@@ -32,11 +33,14 @@ def _add_vlm_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="clips per forward pass")
 
 
-def embedder_from_args(args: argparse.Namespace):
-    """Build the embedder named by ``--vlm``/``--vlm-path``/``--checkpoint``/``--n-frames``."""
+def embedder_from_args(args: argparse.Namespace, device=None):
+    """Build the embedder named by ``--vlm``/``--vlm-path``/``--checkpoint``/``--n-frames`` (on ``device``, if
+    given; else the backend's default, the CPU)."""
     from genrl.vlm.registry import make_embedder
 
     kwargs = {"batch_size": args.batch_size}
+    if device is not None:
+        kwargs["device"] = device
     if args.checkpoint is not None:
         kwargs["checkpoint"] = args.checkpoint
     if args.n_frames is not None:
@@ -74,6 +78,11 @@ def add_parser(subparsers) -> None:
     em.add_argument("dataset", help="dataset folder")
     _add_vlm_args(em)
     em.add_argument("--overwrite", action="store_true", help="re-embed episodes that already have embeddings")
+    em.add_argument("--device", default="cpu", help="device of the VLM: cpu, cuda (one GPU per process: "
+                    "cuda:LOCAL_RANK) or auto (default: cpu)")
+    em.add_argument("--nproc", type=int, default=1, help="processes on this machine, each embedding its share of "
+                    "the episodes (re-runs the command under torchrun --standalone; leave it out under torchrun) "
+                    "(default: 1)")
     em.set_defaults(func=cmd_embed)
 
 
@@ -113,10 +122,20 @@ def cmd_text(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
+    from genrl.utils.distributed import device_for_rank, env_info, launched, process_group, relaunch
+
+    if args.nproc > 1 and not launched():
+        return relaunch(args.nproc, args.argv)
+    from genrl.utils.device import resolve_device
     from genrl.vlm.embed import embed_dataset
 
-    vlm = embedder_from_args(args)
-    stats = embed_dataset(args.dataset, vlm, overwrite=args.overwrite)
+    dp = env_info()
+    device = device_for_rank(resolve_device(args.device), dp)
+    with process_group(device, backend="gloo"):  # the ranks only exchange progress counts
+        vlm = embedder_from_args(args, device=device)
+        stats = embed_dataset(args.dataset, vlm, overwrite=args.overwrite)
+    if not dp.is_main:
+        return 0
     print(f"embedded {stats['episodes']} episodes ({stats['frames']} frames, {stats['frames_per_second']} "
           f"frames/s) with {stats['embedder']}; {stats['skipped']} already done")
     return 0

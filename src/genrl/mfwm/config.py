@@ -42,6 +42,10 @@ class PretrainConfig:
         init: a pre-training run folder or shipped model (e.g. ``walker``) whose weights start a new run (its
             world-model config must match); fresh optimizers, the update count continues from its step (so
             ``steps`` is the total). Ignored on resume.
+        nproc: data-parallel processes on this machine: ``genrl pretrain`` re-runs itself under ``torchrun
+            --standalone --nproc-per-node N`` (one process per GPU with ``--device cuda``; gloo on CPU); the batch
+            is split, ``batch_size`` must be a multiple of N. Under ``torchrun`` leave it out: the launch's process
+            count is used (and recorded in config.json). 1: one process.
     """
 
     dataset: str
@@ -62,6 +66,7 @@ class PretrainConfig:
     device: str = "auto"
     snapshot_at: tuple[int, ...] = ()
     init: str | None = None
+    nproc: int = 1
 
 
 def world_model_config(cfg: PretrainConfig) -> WorldModelConfig:

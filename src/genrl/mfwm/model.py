@@ -10,6 +10,8 @@ see :meth:`MFWM.imagine_prompt`.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -59,20 +61,24 @@ class MFWM(nn.Module):
         metrics["aligner_cosine_distance"] = float(align.detach())
         return conn + align, metrics
 
-    def train_step(self, batch: dict[str, torch.Tensor], opts: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
+    def train_step(self, batch: dict[str, torch.Tensor], opts: dict[str, torch.optim.Optimizer],
+                   wm_loss: Callable | None = None, connector_loss: Callable | None = None) -> dict[str, float]:
         """One world-model update then one connector+aligner update. ``batch`` needs ``embedding [B, T, D]``.
+
+        ``wm_loss`` / ``connector_loss`` replace ``self.wm.loss`` / ``self.connector_loss`` (same arguments and
+        results), e.g. by their ``DistributedDataParallel`` wrappers (:mod:`genrl.mfwm.parallel`).
 
         Returns the metrics (losses, KLs, gradient norms). Raises ``FloatingPointError`` on a non-finite loss
         before any parameter is changed.
         """
-        loss, post, metrics = self.wm.loss(batch)
+        loss, post, metrics = (wm_loss or self.wm.loss)(batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"world-model loss is {loss.item()} ({metrics})")
         opts["wm"].zero_grad(set_to_none=True)
         loss.backward()
         metrics["model_grad_norm"] = clip_and_step(opts["wm"], self.wm.parameters(), self.cfg.grad_clip)
         post = {k: v.detach() for k, v in post.items()}
-        closs, cmetrics = self.connector_loss(post, batch["embedding"])
+        closs, cmetrics = (connector_loss or self.connector_loss)(post, batch["embedding"])
         if not torch.isfinite(closs):
             raise FloatingPointError(f"connector/aligner loss is {closs.item()} ({cmetrics})")
         opts["connector"].zero_grad(set_to_none=True)

@@ -10,6 +10,8 @@ embeddings (``genrl embed``). Outputs in ``--out``:
 * ``reports/step_<N>.png`` (+ ``.gif``): rows of ground truth, reconstruction, 16-step open-loop prediction and
   connector rollout from the real clip embedding (see :func:`make_report`).
 
+Data-parallel over N processes (``genrl pretrain ... --nproc N``, or ``torchrun``): see :func:`pretrain`.
+
 The run skeleton (resume check, bar, logger, NaN/Inf guard, cadence) is :class:`genrl.utils.runtime.Runtime`: a
 NaN/Inf loss stops training with a message and the last good checkpoint is kept; Ctrl-C saves a checkpoint of the
 updates done and stops.
@@ -18,7 +20,7 @@ updates done and stops.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +31,11 @@ from genrl.data.sampler import SequenceSampler
 from genrl.data.split import split_names
 from genrl.mfwm.config import PretrainConfig, world_model_config  # torch-free: the CLI builds `genrl pretrain` from it
 from genrl.mfwm.model import MFWM
+from genrl.mfwm.parallel import DataParallelMFWM
 from genrl.utils.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from genrl.utils.device import resolve_device
+from genrl.utils.distributed import (DistInfo, barrier, device_for_rank, env_info, launched, process_group,
+                                     rank_seed)
 from genrl.utils.io import atomic_path, write_json
 from genrl.utils.runtime import Hook, LoopConfig, Runtime, config_differences
 from genrl.worldmodel.config import from_dict, to_dict
@@ -152,16 +157,50 @@ def _load_init(init: str, model: MFWM, run_cfg: dict) -> int:
     return int(state["step"])
 
 
+def rank_batch_size(batch_size: int, world_size: int) -> int:
+    """Sequences per process when ``world_size`` processes share a batch of ``batch_size``.
+
+    Raises:
+        ValueError: ``batch_size`` is not a multiple of ``world_size``.
+    """
+    if batch_size % world_size:
+        raise ValueError(f"batch_size={batch_size} does not split over {world_size} processes; use a multiple of "
+                         f"{world_size} (--set batch_size=...)")
+    return batch_size // world_size
+
+
 def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
     """Train (or resume) an MFWM; returns the last logged metrics.
+
+    Several processes: call it in every process of a ``torchrun`` launch (``genrl pretrain --nproc N`` starts
+    one). Each rank samples ``batch_size / N`` sequences from its own stream, the gradients are averaged
+    (:mod:`genrl.mfwm.parallel`), rank 0 alone writes ``config.json``, checkpoints, metrics, reports and snapshots.
+    A checkpoint resumes under any N: the same weights, optimizers and update count; in a multi-process run the
+    sampling and latent-noise streams restart from ``(seed, rank, step)`` (:func:`genrl.utils.distributed.rank_seed`),
+    one process continues the checkpoint's streams (rank 0's, for a checkpoint of N > 1 processes).
 
     Raises:
         DatasetError: the dataset lacks embeddings of ``embedder_id`` (run ``genrl embed`` first), all its episodes
             are held out, or the ``init`` model has another shape. ResumeMismatchError (a ``ValueError``): ``out``
-            holds a run of another dataset domain / embedder / world model. FloatingPointError: non-finite loss
-            (last checkpoint kept).
+            holds a run of another dataset domain / embedder / world model. ValueError: ``nproc < 1``, or
+            ``nproc > 1`` outside torchrun, or ``batch_size`` not a multiple of the process count.
+            FloatingPointError: non-finite loss on any process (last checkpoint kept).
     """
-    rt = Runtime(cfg.out, threads=cfg.threads, checkpoint=CKPT)
+    if cfg.nproc < 1:
+        raise ValueError(f"nproc must be >= 1, got {cfg.nproc}")
+    if cfg.nproc > 1 and not launched():
+        raise ValueError(f"nproc={cfg.nproc}: pretrain() trains in the calling process only; start the processes "
+                         f"with `genrl pretrain ... --nproc {cfg.nproc}` or torchrun")
+    dp = env_info()
+    device = device_for_rank(resolve_device(cfg.device), dp)
+    with process_group(device):
+        return _pretrain(cfg, progress, dp, device)
+
+
+def _pretrain(cfg: PretrainConfig, progress: bool, dp: DistInfo, device: torch.device) -> dict:
+    if dp.distributed:
+        cfg = replace(cfg, nproc=dp.world_size)  # config.json records the processes this run segment used
+    rt = Runtime(cfg.out, threads=cfg.threads, checkpoint=CKPT, writer=dp.is_main)
     out = rt.out
     ds = Dataset(cfg.dataset)
     embed_dim = ds.embedding_dim(cfg.embedder_id)
@@ -171,26 +210,38 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
                            f"`genrl embed {ds.root} --vlm ...` first (stored ids: {ds.embeddings_ids()})")
     run_cfg = _run_config(cfg, ds, embed_dim)
     rt.check_resume(run_cfg, MODEL_KEYS)
+    barrier()  # every rank has read the stored config.json before rank 0 replaces it
     rt.write_config(run_cfg)
     rt.seed(cfg.seed)
     wm_cfg = from_dict(run_cfg["world_model"])
-    model = build_model(run_cfg).to(resolve_device(cfg.device))
+    batch_size = rank_batch_size(wm_cfg.batch_size, dp.world_size)
+    model = build_model(run_cfg).to(device)
     opts = model.optimizers()
     train, heldout = split_names(ds.names(), cfg.holdout)
     if not train:
         raise DatasetError(f"{ds.root}: all {len(heldout)} episodes are held out (holdout={cfg.holdout})")
-    sampler = SequenceSampler.from_dataset(ds, wm_cfg.batch_size, wm_cfg.batch_length, seed=cfg.seed,
-                                           embedder_id=cfg.embedder_id, names=train,
-                                           memmap_dir=out / "memmap" if cfg.memmap else None)
+    memmap = None  # one copy per rank (each rank writes its own arrays)
+    if cfg.memmap:
+        memmap = out / "memmap" / f"rank{dp.rank}" if dp.distributed else out / "memmap"
+    sampler = SequenceSampler.from_dataset(ds, batch_size, wm_cfg.batch_length, seed=cfg.seed,
+                                           embedder_id=cfg.embedder_id, names=train, memmap_dir=memmap)
     step = 0
     if rt.has_checkpoint():
-        state = load_checkpoint(rt.ckpt, {"mfwm": model}, opts, rng=sampler.rng)
+        state = load_checkpoint(rt.ckpt, {"mfwm": model}, opts, rng=None if dp.distributed else sampler.rng,
+                                restore_global_rng=not dp.distributed)
         step = int(state["step"])
     elif cfg.init is not None:
         step = _load_init(cfg.init, model, run_cfg)
+    report_batches = sampler
+    update = model.train_step
+    if dp.distributed:
+        sampler = sampler.view(seed=rank_seed(cfg.seed, dp.rank, step))
+        torch.manual_seed(rank_seed(cfg.seed, dp.rank, step))
+        report_batches = sampler.view(batch_size=wm_cfg.batch_size, seed=rank_seed(cfg.seed, dp.rank, step, 1))
+        update = DataParallelMFWM(model, device).train_step  # broadcasts rank 0's weights
 
     def report(at: int) -> None:
-        image, numbers = make_report(model, sampler.sample())
+        image, numbers = make_report(model, report_batches.sample())
         rt.logger.log(at, numbers, prefix="report")
         rt.logger.log_image(at, "report", image)
         with atomic_path(out / "reports" / f"step_{at:07d}.png") as tmp:
@@ -206,8 +257,8 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
 
     model.train()
     loop = LoopConfig(steps=cfg.steps, log_every=cfg.log_every, save_every=cfg.save_every, what="pretrain",
-                      desc="pretrain", progress=progress)
-    return rt.run(loop, lambda at, batch: model.train_step(batch, opts), data=lambda at: sampler.sample(),
+                      desc="pretrain" if not dp.distributed else f"pretrain x{dp.world_size}", progress=progress)
+    return rt.run(loop, lambda at, batch: update(batch, opts), data=lambda at: sampler.sample(),
                   save=save, start=step, postfix=postfix,
                   before_save=[Hook(report, every=cfg.report_every),
                                Hook(lambda at: save_snapshot(out, model, at, run_cfg), at=tuple(cfg.snapshot_at),

@@ -33,6 +33,10 @@ Usage::
                   save=lambda step: save_checkpoint(rt.ckpt, modules, opts, step, run_cfg, rng=rng), start=start,
                   before_save=[Hook(report, every=cfg.report_every)], after_save=[Hook(evaluate, every=1000)])
 
+Several processes (``torchrun``, :mod:`genrl.utils.distributed`): every rank builds a ``Runtime`` and runs the
+same loop (the updates' collectives keep them in step); only the one made with ``writer=True`` (rank 0) writes the
+config, the log, the checkpoints and runs the hooks and the bar; the others only update.
+
 Exactness: a run resumed from a periodic checkpoint continues exactly as an uninterrupted one (the hooks that draw
 random numbers run before the save). A checkpoint saved on ``KeyboardInterrupt`` keeps the finished updates, but the
 interrupted update had already drawn its batch, so a run resumed from it is valid and not bit-identical.
@@ -190,14 +194,18 @@ class Runtime:
         out: the run folder (created when the config is written or the logger opens).
         threads: torch CPU threads (None: torch's default), set right away.
         checkpoint: name of the checkpoint folder inside ``out``.
+        writer: False for the ranks other than 0 of a multi-process run: no ``config.json``, logger, bar, hooks or
+            saves (``save`` and the hooks are never called; ``finish`` is).
 
     Attributes (for the trainer's callbacks): ``out``, ``ckpt`` (``out/checkpoint``), ``config`` (as written),
     ``step`` (updates done), ``metrics`` (the last update's metrics), ``last`` (the last logged metrics),
     ``logger`` / ``bar`` (open during :meth:`run`; ``logger`` is None without ``LoopConfig.log``).
     """
 
-    def __init__(self, out: str | Path, threads: int | None = None, checkpoint: str = "checkpoint"):
+    def __init__(self, out: str | Path, threads: int | None = None, checkpoint: str = "checkpoint",
+                 writer: bool = True):
         set_threads(threads)
+        self.writer = bool(writer)
         self.out = Path(out)
         self.ckpt = self.out / checkpoint
         self.config: dict | None = None
@@ -243,9 +251,11 @@ class Runtime:
                                       f"use another --out, or {hint} to resume")
 
     def write_config(self, config: Mapping[str, Any]) -> None:
-        """Write ``out/config.json`` (atomic); :meth:`run` also writes it to TensorBoard once, on a fresh run."""
+        """Write ``out/config.json`` (atomic; not on a non-writer); :meth:`run` also writes it to TensorBoard once,
+        on a fresh run."""
         self.config = dict(config)
-        write_json(self.out / CONFIG_FILE, self.config)
+        if self.writer:
+            write_json(self.out / CONFIG_FILE, self.config)
 
     @staticmethod
     def seed(seed: int) -> None:
@@ -255,6 +265,9 @@ class Runtime:
     # ---------------------------------------------------------------------------------------------- the loop
 
     def _save(self, save: Callable[[int], Any], step: int) -> None:
+        if not self.writer:
+            self._saved = step
+            return
         self._saving = True
         save(step)
         self._saving = False
@@ -292,14 +305,17 @@ class Runtime:
         checkpoint = Hook(lambda s: None, every=cfg.save_every)
         timer = StepTimer()
         fresh = not self.has_checkpoint()
+        if not self.writer:
+            before_save, after_save = (), ()
         signals = contextlib.ExitStack()
         try:
             signals.enter_context(sigterm_as_interrupt())
-            if cfg.log:
+            if cfg.log and self.writer:
                 self.logger = MetricsLogger(self.out, resume_step=self.step)  # drops lines logged after `start`
                 if fresh and self.config is not None:
                     self.logger.log_config(self.config, self.step)
-            self.bar = tqdm(total=steps, initial=self.step, desc=cfg.desc, unit=cfg.unit, disable=not cfg.progress)
+            self.bar = tqdm(total=steps, initial=self.step, desc=cfg.desc, unit=cfg.unit,
+                            disable=not (cfg.progress and self.writer))
             for hook in (*before_save, *after_save):
                 if hook.resume and not fresh and hook.due(self.step, steps):
                     hook.fn(self.step)
@@ -333,7 +349,7 @@ class Runtime:
         except KeyboardInterrupt:
             if cfg.save_on_interrupt and not self._saving and self.step > self._saved:
                 self._save(save, self.step)
-                if cfg.progress:
+                if cfg.progress and self.writer:
                     print(f"\ninterrupted: saved the checkpoint of step {self.step} in {self.ckpt}", file=sys.stderr)
             raise
         finally:
