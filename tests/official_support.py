@@ -45,9 +45,11 @@ def require_official() -> Path:
     return OFFICIAL
 
 
-def _stub(name: str) -> None:
+def _stub(name: str) -> bool:
+    """Put a stub module under ``name`` in ``sys.modules`` when the real one is missing; True when it did."""
     try:
         __import__(name)
+        return False
     except ImportError:
         mod = types.ModuleType(name)
 
@@ -56,20 +58,26 @@ def _stub(name: str) -> None:
 
         mod.__getattr__ = missing
         sys.modules[name] = mod
+        return True
 
 
 def official_modules() -> types.SimpleNamespace:
     """Import the official modules (stubs first; the official folder goes to the front of ``sys.path``)."""
     root = require_official()
-    for name in ("cv2", "wandb", "torchvision"):
-        _stub(name)
+    stubbed = [name for name in ("cv2", "wandb", "torchvision") if _stub(name)]
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    import agent.dreamer as dreamer
-    import agent.dreamer_utils as common
-    import agent.genrl as genrl_agent
-    import agent.video_utils as video_utils
-    import tools.genrl_utils as genrl_utils
+    try:
+        import agent.dreamer as dreamer
+        import agent.dreamer_utils as common
+        import agent.genrl as genrl_agent
+        import agent.video_utils as video_utils
+        import tools.genrl_utils as genrl_utils
+    finally:
+        # the official modules keep their references; the stubs leave sys.modules so that later imports (e.g.
+        # transformers probing for torchvision with importlib.util.find_spec) see the package as absent again
+        for name in stubbed:
+            sys.modules.pop(name, None)
     return types.SimpleNamespace(dreamer=dreamer, common=common, genrl=genrl_agent, video=video_utils,
                                  utils=genrl_utils)
 

@@ -220,10 +220,22 @@ def _video_loaded(driver, css: str) -> bool:
 
 
 def _click(driver, element_id: str) -> None:
-    """Click the element with this id once it is rendered (a busy CPU renders gradio's tabs late)."""
+    """Click the element with this id once it is rendered and not covered (a busy CPU renders gradio's tabs late,
+    and a component's translucent status overlay can still lie over the button just after an event ends)."""
+    from selenium.common.exceptions import ElementClickInterceptedException
     from selenium.webdriver.common.by import By
 
-    _wait(driver, lambda d: d.find_elements(By.ID, element_id), what=f"#{element_id}")[0].click()
+    def click(d) -> bool:
+        found = d.find_elements(By.ID, element_id)
+        if not found:
+            return False
+        try:
+            found[0].click()
+        except ElementClickInterceptedException:
+            return False
+        return True
+
+    _wait(driver, click, what=f"#{element_id} clickable")
 
 
 def _text(driver, css: str) -> str:

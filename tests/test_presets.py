@@ -88,13 +88,15 @@ EXPECTED_MINIVLM = {
 # demo sizes per (preset, path) and behaviors per (domain, path), identical for both presets
 EXPECTED_DEMO = {
     ('small', 'scratch'): {'frames': 50000, 'workers': 2, 'wm_preset': 'small', 'pretrain_steps': 1800,
-                           'behave_preset': 'small', 'behave_steps': 500, 'eval_episodes': 10, 'save_every': 250},
+                           'behave_preset': 'small', 'behave_steps': 500, 'data_free_steps': None, 'eval_episodes': 10,
+                           'save_every': 250},
     ('small', 'shipped'): {'frames': 30000, 'workers': 2, 'wm_preset': 'small', 'pretrain_steps': 0, 'behave_preset':
-                           'small', 'behave_steps': 1000, 'eval_episodes': 10, 'save_every': 250},
+                           'small', 'behave_steps': 500, 'data_free_steps': 1000, 'eval_episodes': 10,
+                           'save_every': 250},
     ('tiny', 'scratch'): {'frames': 1503, 'workers': 1, 'wm_preset': 'tiny', 'pretrain_steps': 30, 'behave_preset':
-                          'tiny', 'behave_steps': 20, 'eval_episodes': 1, 'save_every': 10},
+                          'tiny', 'behave_steps': 20, 'data_free_steps': None, 'eval_episodes': 1, 'save_every': 10},
     ('tiny', 'shipped'): {'frames': 1503, 'workers': 1, 'wm_preset': 'tiny', 'pretrain_steps': 30, 'behave_preset':
-                          'tiny', 'behave_steps': 20, 'eval_episodes': 1, 'save_every': 10},
+                          'tiny', 'behave_steps': 20, 'data_free_steps': None, 'eval_episodes': 1, 'save_every': 10},
 }
 EXPECTED_DEMO_BEHAVIORS = {
     ('walker', 'scratch'): [('walker_stand', True), ('walker_lying_down', True), ('walker_stand', False)],

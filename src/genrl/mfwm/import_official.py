@@ -83,13 +83,20 @@ def load_official_agent(snapshot: str | Path, official_code: str | Path) -> tupl
         import omegaconf  # noqa: F401  (the pickled config is an OmegaConf DictConfig)
     except ImportError:
         raise OfficialFormatError("unpickling an official snapshot needs omegaconf (pip install omegaconf)") from None
+    placed = False
     try:
         import cv2  # noqa: F401
     except ImportError:
-        sys.modules.setdefault("cv2", _placeholder("cv2"))
+        if "cv2" not in sys.modules:
+            sys.modules["cv2"] = _placeholder("cv2")
+            placed = True
     if str(code.resolve()) not in sys.path:
         sys.path.insert(0, str(code.resolve()))
-    payload = torch.load(snapshot, map_location="cpu", weights_only=False)
+    try:
+        payload = torch.load(snapshot, map_location="cpu", weights_only=False)
+    finally:
+        if placed:  # the unpickled modules keep their reference; later find_spec("cv2") probes see it absent again
+            sys.modules.pop("cv2", None)
     agent, step = payload, None
     if isinstance(payload, dict):
         if "agent" not in payload:
