@@ -25,6 +25,8 @@ Usage::
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
@@ -72,9 +74,13 @@ class DataParallelMFWM:
     def __init__(self, model: MFWM, device: torch.device):
         self.model = model
         ids = [device.index] if device.type == "cuda" else None
-        # the only buffer (the reward head's bin centres) is a constant: no per-forward broadcast
-        self.wm_loss = DistributedDataParallel(WorldModelLoss(model), device_ids=ids, broadcast_buffers=False)
-        self.connector_loss = DistributedDataParallel(ConnectorLoss(model), device_ids=ids, broadcast_buffers=False)
+        # the only buffer (the reward head's bin centres) is a constant: no per-forward broadcast (torch >= 2.13
+        # names this forward_sync_buffers and deprecates broadcast_buffers; syncing a constant once at init is fine)
+        no_sync = ({"forward_sync_buffers": False}
+                   if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+                   else {"broadcast_buffers": False})
+        self.wm_loss = DistributedDataParallel(WorldModelLoss(model), device_ids=ids, **no_sync)
+        self.connector_loss = DistributedDataParallel(ConnectorLoss(model), device_ids=ids, **no_sync)
 
     def _wm(self, batch):
         loss, post, metrics = self.wm_loss(batch)
