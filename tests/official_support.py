@@ -4,8 +4,9 @@ size, beside ours with the same weights, and feed both the same random draws.
 The official code is only ever imported here and by ``genrl import-official`` (which needs it to unpickle). Its heavy
 imports are stubbed: ``cv2`` (imported at module level by ``tools/genrl_utils.py``, used only to read video files),
 and ``wandb`` / ``torchvision`` (never reached by the code paths tested; stubbed so an accidental import fails loudly
-instead of pulling a CUDA build of torch). Configuration is composed as the official ``train.py`` does (its
-``conf/defaults/genrl.yaml`` + ``conf/env/dmc_pixels.yaml`` + ``train.yaml``, ``agent/genrl.yaml`` under ``agent``),
+instead of pulling a CUDA build of torch), by ``genrl.mfwm.import_official.placeholder_modules`` during the import
+only. Configuration is composed as the official ``train.py`` does (its ``conf/defaults/genrl.yaml`` +
+``conf/env/dmc_pixels.yaml`` + ``train.yaml``, ``agent/genrl.yaml`` under ``agent``),
 then instantiated with ``hydra.utils.instantiate`` like its ``make_dreamer_agent``.
 
 Fixed noise (:class:`NoiseTape`): our code draws categorical samples by inverting the CDF with one uniform number
@@ -28,6 +29,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from genrl.mfwm.import_official import placeholder_modules
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 OFFICIAL = SHARED / "reference" / "official_code"
 
@@ -45,39 +48,17 @@ def require_official() -> Path:
     return OFFICIAL
 
 
-def _stub(name: str) -> bool:
-    """Put a stub module under ``name`` in ``sys.modules`` when the real one is missing; True when it did."""
-    try:
-        __import__(name)
-        return False
-    except ImportError:
-        mod = types.ModuleType(name)
-
-        def missing(attr, _name=name):
-            raise AttributeError(f"{_name} is stubbed in the parity tests (attribute {attr!r} was used)")
-
-        mod.__getattr__ = missing
-        sys.modules[name] = mod
-        return True
-
-
 def official_modules() -> types.SimpleNamespace:
     """Import the official modules (stubs first; the official folder goes to the front of ``sys.path``)."""
     root = require_official()
-    stubbed = [name for name in ("cv2", "wandb", "torchvision") if _stub(name)]
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    try:
+    with placeholder_modules("cv2", "wandb", "torchvision"):
         import agent.dreamer as dreamer
         import agent.dreamer_utils as common
         import agent.genrl as genrl_agent
         import agent.video_utils as video_utils
         import tools.genrl_utils as genrl_utils
-    finally:
-        # the official modules keep their references; the stubs leave sys.modules so that later imports (e.g.
-        # transformers probing for torchvision with importlib.util.find_spec) see the package as absent again
-        for name in stubbed:
-            sys.modules.pop(name, None)
     return types.SimpleNamespace(dreamer=dreamer, common=common, genrl=genrl_agent, video=video_utils,
                                  utils=genrl_utils)
 

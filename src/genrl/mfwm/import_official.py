@@ -29,11 +29,12 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sys
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -43,21 +44,46 @@ from genrl.mfwm.official_map import OfficialFormatError, connector_settings, mfw
 from genrl.mfwm.pretrain import write_weights_run
 from genrl.worldmodel.config import to_dict
 
-__all__ = ["TRUST_WARNING", "load_official_agent", "import_official"]
+__all__ = ["TRUST_WARNING", "placeholder_modules", "load_official_agent", "import_official"]
 
 TRUST_WARNING = ("official snapshots are pickles: loading one runs code from the file; convert only files you "
                  "trust")
 
 
-def _placeholder(name: str) -> types.ModuleType:
-    mod = types.ModuleType(name)
+@contextlib.contextmanager
+def placeholder_modules(*names: str) -> Iterator[list[str]]:
+    """Stand-in modules for the official code's imports that are not installed, only while it is imported.
 
-    def missing(attr: str) -> Any:
-        raise AttributeError(f"{name} is not installed (genrl import-official put a placeholder in its place); "
-                             f"{name}.{attr} was used")
+    For each of ``names`` that cannot be imported (and is not already in ``sys.modules``) a placeholder module goes
+    into ``sys.modules``; any attribute use raises ``AttributeError`` naming the module. On exit the placeholders
+    leave ``sys.modules`` again (modules imported meanwhile keep their reference), so later probes such as
+    ``importlib.util.find_spec`` (transformers checks for torchvision that way) see the packages as absent.
+    Used by :func:`load_official_agent` (``cv2``) and the parity tests (``cv2``, ``wandb``, ``torchvision``).
 
-    mod.__getattr__ = missing  # type: ignore[method-assign]
-    return mod
+    Yields:
+        the names that got a placeholder.
+    """
+    placed = []
+    for name in names:
+        if name in sys.modules:
+            continue
+        try:
+            __import__(name)
+        except ImportError:
+            mod = types.ModuleType(name)
+
+            def missing(attr: str, _name: str = name) -> Any:
+                raise AttributeError(f"{_name} is not installed (a placeholder stands in for it while the official "
+                                     f"code is imported); {_name}.{attr} was used")
+
+            mod.__getattr__ = missing  # type: ignore[method-assign]
+            sys.modules[name] = mod
+            placed.append(name)
+    try:
+        yield placed
+    finally:
+        for name in placed:
+            sys.modules.pop(name, None)
 
 
 def load_official_agent(snapshot: str | Path, official_code: str | Path) -> tuple[Any, int | None]:
@@ -83,20 +109,10 @@ def load_official_agent(snapshot: str | Path, official_code: str | Path) -> tupl
         import omegaconf  # noqa: F401  (the pickled config is an OmegaConf DictConfig)
     except ImportError:
         raise OfficialFormatError("unpickling an official snapshot needs omegaconf (pip install omegaconf)") from None
-    placed = False
-    try:
-        import cv2  # noqa: F401
-    except ImportError:
-        if "cv2" not in sys.modules:
-            sys.modules["cv2"] = _placeholder("cv2")
-            placed = True
     if str(code.resolve()) not in sys.path:
         sys.path.insert(0, str(code.resolve()))
-    try:
+    with placeholder_modules("cv2"):
         payload = torch.load(snapshot, map_location="cpu", weights_only=False)
-    finally:
-        if placed:  # the unpickled modules keep their reference; later find_spec("cv2") probes see it absent again
-            sys.modules.pop("cv2", None)
     agent, step = payload, None
     if isinstance(payload, dict):
         if "agent" not in payload:
