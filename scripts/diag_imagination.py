@@ -137,7 +137,7 @@ def main() -> None:
             states, _, _, _ = imagine(wm, open_loop(actions), start, steps)
             report(label, states["stoch"])
         for run in a.runs:
-            _, ac, _ = load_behavior(run, "cpu")
+            _, ac, _, _ = load_behavior(run, "cpu")
             states, _, _, _ = imagine(wm, lambda f: (ac.actor.mode(f), torch.zeros(len(f))), start, steps)
             report(run.rstrip("/").split("/")[-1][:14], states["stoch"])
 

@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genrl.behavior.actor_critic import ActorCritic, imagine
+from genrl.behavior.actor_critic import imagine
 from genrl.behavior.config import from_dict
 from genrl.behavior.reward import LatentReward
-from genrl.utils.checkpoint import load_checkpoint
-from genrl.behavior.policy import CKPT, load_behavior, new_target
+from genrl.behavior.policy import load_behavior
 from genrl.data.dataset import Dataset
 from genrl.envs.registry import make
 from genrl.envs.rollout import eval_seed
@@ -43,16 +42,11 @@ def main() -> None:
     a = p.parse_args()
     torch.manual_seed(0)
     for run in a.runs:
-        model, ac, cfg = load_behavior(run, "cpu")
+        model, ac, cfg, target = load_behavior(run, "cpu")
         wm, task = model.wm, cfg["task"]
         oracle = cached_oracle(model, cfg["run"], Dataset(a.dataset), task)
-        if cfg.get("reward") == "genrl":  # the run's own cached prompt target, for the GenRL reward columns
-            bcfg = from_dict(cfg["behavior"])
-            mods = {"behavior": ActorCritic(bcfg, wm.feat_dim, wm.action_dim), "target": new_target(bcfg, wm)}
-            load_checkpoint(Path(run) / CKPT, mods, {}, restore_global_rng=False)
-            genrl = LatentReward(wm, mods["target"], bcfg.score, bcfg.align_b)
-        else:
-            genrl = None
+        bcfg = from_dict(cfg["behavior"])  # the run's own cached prompt target, for the GenRL reward columns
+        genrl = LatentReward(wm, target, bcfg.score, bcfg.align_b) if cfg.get("reward") == "genrl" else None
         rows = []
         for ep in range(a.episodes):
             env = make(task, seed=eval_seed(0) + ep)

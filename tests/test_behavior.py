@@ -241,10 +241,13 @@ def test_resume_continues_exactly(tiny_run, tmp_path, crash_after_save):
         behave(_cfg(root, tmp_path / "b"), progress=False, embedder=vlm)
     result = behave(_cfg(root, tmp_path / "b"), progress=False, embedder=None)  # resume needs no VLM
     assert result["step"] == 4
-    _, ac_a, _ = load_behavior(tmp_path / "a")
-    _, ac_b, _ = load_behavior(tmp_path / "b")
+    _, ac_a, _, target_a = load_behavior(tmp_path / "a")
+    _, ac_b, _, target_b = load_behavior(tmp_path / "b")
     for (name, x), y in zip(ac_a.state_dict().items(), ac_b.state_dict().values()):
         assert torch.equal(x, y), name
+    # the prompt target comes back with the run: one-hot stoch rows (each sums to 1 per latent), the same in both
+    assert torch.allclose(target_a.stoch.sum(-1), torch.ones(target_a.stoch.shape[:-1]))
+    assert torch.equal(target_a.stoch, target_b.stoch) and torch.equal(target_a.deter, target_b.deter)
     steps = [x["step"] for x in _lines(tmp_path / "b") if "train/reward_mean" in x]
     assert steps == [1, 2, 3, 4]
     with pytest.raises(ResumeMismatchError, match=r"behavior\.score='max_cosine' \(this run: 'cosine'\)"):

@@ -74,7 +74,7 @@ def test_behave_from_a_shipped_name_records_the_name(tiny_run, models_root, tmp_
     assert res["step"] == 4
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["run"] == "tinywalker"
-    _, _, cfg2 = load_behavior(out)  # resolves the name again and checks the fingerprint
+    _, _, cfg2, _ = load_behavior(out)  # resolves the name again and checks the fingerprint
     assert cfg2["world_model"]["sha256"] == cfg["world_model"]["sha256"]
 
 

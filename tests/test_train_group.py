@@ -46,8 +46,8 @@ def _train(lines: list[dict]) -> list[dict]:
 
 
 def _same_behavior(a: Path, b: Path, exact: bool = False) -> None:
-    _, ac_a, _ = load_behavior(a)
-    _, ac_b, _ = load_behavior(b)
+    _, ac_a, _, _ = load_behavior(a)
+    _, ac_b, _, _ = load_behavior(b)
     for (name, x), y in zip(ac_a.state_dict().items(), ac_b.state_dict().values()):
         if exact:
             assert torch.equal(x, y), f"{a} vs {b}: {name}"
@@ -143,8 +143,8 @@ def test_two_member_group_writes_two_behavior_runs(tiny_run, tmp_path):
         policy.reset(1)
         assert policy.act(np.zeros((1, 64, 64, 3), np.uint8), np.ones(1, bool)).shape == (1, 6)
     assert not needs_embedder(_group(root, out))
-    _, stand, _ = load_behavior(out / "walker_stand")
-    _, walk, _ = load_behavior(out / "walker_walk")
+    _, stand, _, _ = load_behavior(out / "walker_stand")
+    _, walk, _, _ = load_behavior(out / "walker_walk")
     assert not torch.equal(stand.actor.mean_out.weight, walk.actor.mean_out.weight)  # different prompts
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 from genrl.behavior.actor_critic import ActorCritic
 from genrl.behavior.agent import WorldModelPolicy
@@ -64,8 +65,26 @@ def new_target(cfg: BehaviorConfig, wm: WorldModel) -> PromptTarget:
     return PromptTarget(cfg.starts, cfg.horizon + 1, c.stoch, c.discrete, c.deter)
 
 
-def load_behavior(run_dir: str | Path, device: str | None = None) -> tuple[MFWM, ActorCritic, dict]:
-    """The frozen MFWM and the trained actor-critic of a behavior run, and its ``config.json``.
+class BehaviorRun(NamedTuple):
+    """A reloaded behavior run (:func:`load_behavior`).
+
+    Attributes:
+        model: the frozen pre-trained MFWM the behavior was trained on (eval mode, no gradients).
+        actor_critic: the trained :class:`ActorCritic` (eval mode).
+        config: the run's ``config.json`` (task, prompt, reward, behavior config, world-model fingerprint).
+        target: the run's cached prompt target (:class:`PromptTarget`: ``starts x (horizon + 1)`` latent rows);
+            what :class:`genrl.behavior.reward.LatentReward` scores imagined states against. Empty (zeros) for an
+            oracle-reward run, which never builds one.
+    """
+
+    model: MFWM
+    actor_critic: ActorCritic
+    config: dict
+    target: PromptTarget
+
+
+def load_behavior(run_dir: str | Path, device: str | None = None) -> BehaviorRun:
+    """The frozen MFWM, the trained actor-critic, the ``config.json`` and the prompt target of a behavior run.
 
     Raises:
         FileNotFoundError: ``run_dir`` has no ``config.json``/checkpoint, or its pre-training run is gone.
@@ -94,7 +113,7 @@ def load_behavior(run_dir: str | Path, device: str | None = None) -> tuple[MFWM,
         modules["oracle"] = OracleRewardHead(model.wm.cfg.stoch, model.wm.cfg.discrete).to(dev)
     load_checkpoint(run_dir / CKPT, modules, {}, restore_global_rng=False)
     ac.eval()
-    return model, ac, cfg
+    return BehaviorRun(model, ac, cfg, modules["target"])
 
 
 def load_policy(run_dir: str | Path, device: str | None = None) -> tuple[WorldModelPolicy, dict]:
@@ -102,7 +121,7 @@ def load_policy(run_dir: str | Path, device: str | None = None) -> tuple[WorldMo
 
     Raises: as :func:`load_behavior`.
     """
-    model, ac, cfg = load_behavior(run_dir, device)
+    model, ac, cfg, _ = load_behavior(run_dir, device)
     return WorldModelPolicy(model.wm, ac.actor.mode, device=model.wm.device), cfg
 
 
@@ -159,7 +178,7 @@ def eval_policy(run_dir: str | Path, task: str | None = None, episodes: int = 10
     Raises:
         ValueError: a task of another domain than the policy's, bad ``episodes``; others as :func:`load_behavior`.
     """
-    model, ac, cfg = load_behavior(run_dir, device)
+    model, ac, cfg, _ = load_behavior(run_dir, device)
     task = task or cfg["task"]
     domain, _ = split_task(task)
     if domain != cfg["domain"]:
@@ -181,5 +200,5 @@ def eval_policy(run_dir: str | Path, task: str | None = None, episodes: int = 10
     return doc
 
 
-__all__ = ["CKPT", "world_model_fingerprint", "new_target", "load_behavior", "load_policy",
+__all__ = ["CKPT", "world_model_fingerprint", "new_target", "BehaviorRun", "load_behavior", "load_policy",
            "evaluate_and_log", "eval_policy"]
