@@ -135,3 +135,21 @@ def test_light_switch_visible(env):
     on = env.set_object_state(light=TASKS["light"].goal)["image"]
     diff = on.astype(int) - obs["image"].astype(int)
     assert diff.mean() > 1.0 and (np.abs(diff).sum(-1) > 30).sum() > 50
+
+
+def test_state_only_env():
+    env = KitchenEnv("light", seed=0, render=None)
+    try:
+        obs, _ = env.reset(seed=4)
+        assert set(obs) == {"state"} and set(env.observation_space.spaces) == {"state"}
+        obs2, *_ = env.step(np.zeros(9))
+        assert env.observation_space.contains(obs2)
+        with pytest.raises(RuntimeError, match="render=None"):
+            env.render()
+        rendered = DOMAIN.make_env("light", seed=0)
+        try:
+            np.testing.assert_array_equal(rendered.reset(seed=4)[0]["state"], obs["state"])  # same physics
+        finally:
+            rendered.close()
+    finally:
+        env.close()

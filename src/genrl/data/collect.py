@@ -10,6 +10,11 @@ GenRL's datasets are reward-free and language-free pixel data mixing *unstructur
 * task data (``source="expert"``): each available expert at several points of its training (snapshots at
   25/50/100 % of its SAC run, see :mod:`genrl.data.experts`) with small action noise (0.1), like the learning
   progress held in the paper's agent replay buffers.
+* kitchen task data (``source="scripted"``, ``"scripted-stop"``, ``"scripted-miss"``): scripted inverse-kinematics
+  attempts at the four kitchen tasks (:mod:`genrl.data.kitchen_scripts`) with action noise 0.1, because
+  exploration alone barely moves the kitchen objects. Per task a cycle of 8 episodes: 6 full attempts, one that
+  stops partway and one that aims off the handle (25 % partial attempts, which leave the task unsolved). With
+  the default ``expl_fraction`` a kitchen dataset is 50 % exploration and 12.5 % per task.
 
 The plan is a deterministic function of (seed, episode index): re-running the same command skips the
 episodes already on disk (atomic writes: a crash loses at most the episodes in progress) and a larger
@@ -33,9 +38,20 @@ import numpy as np
 
 from genrl.data.episode import episode_from_steps, save_episode
 from genrl.data.experts import ExpertPolicy, find_experts
+from genrl.data.kitchen_scripts import SCRIPTED_NOISE, KitchenScriptedPolicy
+from genrl.data.kitchen_scripts import SOURCES as SCRIPTED_SOURCES
 
 EXPLORATION_KINDS = ("random", "smooth", "perturbed-0.3", "perturbed-0.6", "perturbed-1.0")
 EXPERT_NOISE = 0.1
+# Domains whose task data are scripted attempts (genrl.data.kitchen_scripts), and the per-task cycle of sources.
+SCRIPTED_DOMAINS = ("kitchen",)
+SCRIPTED_CYCLE = ("scripted", "scripted", "scripted", "scripted-stop",
+                  "scripted", "scripted", "scripted", "scripted-miss")
+TASK_SOURCES = ("expert",) + SCRIPTED_SOURCES  # episodes that attempt the job's task
+POLICIES = {"random": "uniform random", "smooth": "smoothed random (0.8)", "perturbed": "switching experts + noise",
+            "expert": "SAC expert", "scripted": "scripted IK controller",
+            "scripted-stop": "scripted IK controller, stops partway",
+            "scripted-miss": "scripted IK controller, aims off the handle"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +62,9 @@ class Job:
         index: position in the plan (also the file-name prefix).
         domain: domain name.
         task: task of the environment (its reward is stored as ``reward``; all tasks' rewards are stored too).
-        source: ``random`` | ``smooth`` | ``perturbed`` | ``expert``.
-        noise: Gaussian action-noise standard deviation (perturbed / expert).
+        source: ``random`` | ``smooth`` | ``perturbed`` | ``expert`` | ``scripted`` | ``scripted-stop`` |
+            ``scripted-miss`` (kitchen: :mod:`genrl.data.kitchen_scripts`).
+        noise: Gaussian action-noise standard deviation (perturbed / expert / scripted).
         snapshot: expert snapshot percentage (expert source), else None.
         experts: expert actor files the policy uses (one for ``expert``, all the domain's for ``perturbed``).
         seed: environment and policy seed.
@@ -64,18 +81,20 @@ class Job:
 
     @property
     def name(self) -> str:
-        """Episode file stem, e.g. ``000017-expert-walker_walk-100``."""
+        """Episode file stem, e.g. ``000017-expert-walker_walk-100`` or ``000018-scripted-kitchen_microwave``."""
+        if self.source in SCRIPTED_SOURCES:
+            return f"{self.index:06d}-{self.source}-{self.domain}_{self.task}"
         tag = {"expert": f"expert-{self.task}-{self.snapshot:03d}" if self.snapshot is not None else "expert",
                "perturbed": f"perturbed-{self.noise:g}"}.get(self.source, self.source)
         return f"{self.index:06d}-{tag}"
 
     def meta(self) -> dict:
         """Manifest entry (the dataset adds ``length``)."""
-        subset = f"{self.domain} {self.task}" if self.source == "expert" else f"{self.domain} expl"
-        return {"subset": subset, "source": self.source, "task": self.task if self.source == "expert" else None,
+        attempt = self.source in TASK_SOURCES
+        subset = f"{self.domain} {self.task}" if attempt else f"{self.domain} expl"
+        return {"subset": subset, "source": self.source, "task": self.task if attempt else None,
                 "env_task": self.task, "noise": self.noise, "snapshot": self.snapshot, "seed": self.seed,
-                "policy": {"random": "uniform random", "smooth": "smoothed random (0.8)",
-                           "perturbed": "switching experts + noise", "expert": "SAC expert"}[self.source]}
+                "policy": POLICIES[self.source]}
 
 
 def plan(domain: str, n_episodes: int, seed: int = 0, expl_fraction: float = 0.5,
@@ -83,14 +102,20 @@ def plan(domain: str, n_episodes: int, seed: int = 0, expl_fraction: float = 0.5
     """The deterministic collection plan of the first ``n_episodes`` episodes of a domain.
 
     Episode ``i`` is exploration iff ``floor((i + 1) f) > floor(i f)`` (``f = expl_fraction``), so the plan only
-    grows at the end when ``n_episodes`` grows. Without experts every episode is random/smooth exploration.
+    grows at the end when ``n_episodes`` grows. The other episodes cycle through the task jobs: every snapshot
+    of every expert, then (kitchen) :data:`SCRIPTED_CYCLE` for each task in turn. Without task jobs every
+    episode is random/smooth exploration.
     """
     from genrl.envs.registry import domain as get_domain
 
     experts = find_experts(domain, experts_dir)          # task -> {pct: path}
     tasks = list(get_domain(domain).tasks)
     expl_kinds = EXPLORATION_KINDS if experts else EXPLORATION_KINDS[:2]
-    task_jobs = [(task, pct, str(path)) for task, snaps in sorted(experts.items()) for pct, path in sorted(snaps.items())]
+    # (task, source, noise, snapshot, expert files)
+    task_jobs = [(task.split("_", 1)[1], "expert", EXPERT_NOISE, pct, (str(path),))
+                 for task, snaps in sorted(experts.items()) for pct, path in sorted(snaps.items())]
+    if domain in SCRIPTED_DOMAINS:
+        task_jobs += [(task, source, SCRIPTED_NOISE, None, ()) for source in SCRIPTED_CYCLE for task in tasks]
     all_final = tuple(str(snaps[max(snaps)]) for _, snaps in sorted(experts.items()))
     f = expl_fraction if task_jobs else 1.0
     jobs = []
@@ -103,8 +128,8 @@ def plan(domain: str, n_episodes: int, seed: int = 0, expl_fraction: float = 0.5
             jobs.append(Job(i, domain, tasks[0], source, float(noise or 0.0), None,
                             all_final if source == "perturbed" else (), job_seed))
         else:
-            task, pct, path = task_jobs[(i - n_expl_before) % len(task_jobs)]
-            jobs.append(Job(i, domain, task.split("_", 1)[1], "expert", EXPERT_NOISE, pct, (path,), job_seed))
+            task, source, noise, pct, paths = task_jobs[(i - n_expl_before) % len(task_jobs)]
+            jobs.append(Job(i, domain, task, source, noise, pct, paths, job_seed))
     return jobs
 
 
@@ -151,7 +176,10 @@ def run_job(job: Job, episodes_dir: str) -> tuple[str, dict, int]:
         _ENVS[task_id] = make(task_id)
     env = _ENVS[task_id]
     obs, info = env.reset(seed=job.seed)
-    policy = _Policy(job, env.action_space.shape[0])
+    if job.source in SCRIPTED_SOURCES:
+        policy = KitchenScriptedPolicy(env.model, job.task, job.source, job.noise, job.seed)
+    else:
+        policy = _Policy(job, env.action_space.shape[0])
     frames, actions, rewards, states, infos = [obs["image"]], [np.zeros(env.action_space.shape)], [0.0], \
         [obs["state"]], [info]
     done, step = False, 0

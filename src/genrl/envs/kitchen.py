@@ -8,11 +8,12 @@ thresholds differ from gymnasium-robotics' uniform 0.3).
 
 Conventions (see ``core.py``; differences are listed):
 
-* observation ``{"image": uint8 [64, 64, 3], "state": float32 [59]}``; ``state`` is gymnasium-robotics'
-  ``observation`` vector (9 robot joint positions, 9 robot joint velocities, 21 object qpos, 20 object qvel,
-  with the base env's small uniform observation noise). The image comes from a fixed free camera at the
-  official pose (distance 2.2, look-at (-0.2, 0.5, 2.0), azimuth 70, elevation -35), rendered once per agent
-  step (never inside the base env: it is built with ``render_mode=None``).
+* observation ``{"image": uint8 [64, 64, 3], "state": float32 [59]}`` (``{"state": ...}`` only for a state-only
+  env built with ``render=None``: no renderer, no OpenGL context; steps about twice as fast); ``state`` is
+  gymnasium-robotics' ``observation`` vector (9 robot joint positions, 9 robot joint velocities, 21 object
+  qpos, 20 object qvel, with the base env's small uniform observation noise). The image comes from a fixed free
+  camera at the official pose (distance 2.2, look-at (-0.2, 0.5, 2.0), azimuth 70, elevation -35), rendered once
+  per agent step (never inside the base env: it is built with ``render_mode=None``).
 * action: 9-d in ``[-1, 1]`` (validated / clipped with :func:`genrl.envs.core.validate_action`). In the base env
   an action is a *joint velocity* command: ``a * 2`` rad/s for the 7 arm joints and ``a * 2`` m/s for the two
   fingers, turned into a position target ``last_observed_qpos + velocity * 0.08 s`` (clipped to the joint
@@ -181,7 +182,8 @@ class KitchenEnv(gym.Env):
         task: ``microwave``, ``light``, ``burner`` or ``slide``.
         seed: seed of the initial-state noise and of the base env's observation noise; ``reset(seed=...)``
             re-seeds. Same seed -> identical observations.
-        render: :class:`RenderSettings`.
+        render: :class:`RenderSettings`, or ``None`` for a state-only environment (no renderer and no
+            ``"image"`` key; used by the scripted-policy tests and benchmark).
         action_repeat: base-env steps per agent step (GenRL: 2).
         terminate_on_success: official evaluation mode: ``terminated=True`` at the first success of ``task``.
         episode_steps: agent steps per episode (GenRL: 140).
@@ -194,7 +196,7 @@ class KitchenEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 6}
 
-    def __init__(self, task: str, seed: int | None = None, render: RenderSettings = RenderSettings(),
+    def __init__(self, task: str, seed: int | None = None, render: RenderSettings | None = RenderSettings(),
                  action_repeat: int = 2, terminate_on_success: bool = False, episode_steps: int = EPISODE_STEPS,
                  init_qpos_noise: float = 0.01, render_options: KitchenRenderOptions = KitchenRenderOptions()):
         if task not in TASKS:
@@ -212,14 +214,14 @@ class KitchenEnv(gym.Env):
         self._base = _make_base_env([t.element for t in TASKS.values()])
         self.model, self.data = self._base.model, self._base.data
         self._init_qpos = np.array(self._base.robot_env.init_qpos, dtype=np.float64).copy()
-        self._renderer = KitchenRenderer(self.model, render, render_options)
+        self._renderer = KitchenRenderer(self.model, render, render_options) if render is not None else None
         self._ee_site = self._base.robot_env.model_names.site_name2id["end_effector"]
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(9,), dtype=np.float32)
         state_dim = int(self._base.observation_space["observation"].shape[0])
-        self.observation_space = gym.spaces.Dict({
-            "image": gym.spaces.Box(0, 255, shape=(render.size, render.size, 3), dtype=np.uint8),
-            "state": gym.spaces.Box(-np.inf, np.inf, shape=(state_dim,), dtype=np.float32),
-        })
+        spaces = {"state": gym.spaces.Box(-np.inf, np.inf, shape=(state_dim,), dtype=np.float32)}
+        if render is not None:
+            spaces = {"image": gym.spaces.Box(0, 255, shape=(render.size, render.size, 3), dtype=np.uint8), **spaces}
+        self.observation_space = gym.spaces.Dict(spaces)
         self._rng = np.random.default_rng(seed)
         if seed is not None:
             self.action_space.seed(seed)
@@ -292,8 +294,10 @@ class KitchenEnv(gym.Env):
 
     # -- helpers -------------------------------------------------------------------------------------------------
     def _observation(self, state: np.ndarray) -> dict[str, np.ndarray]:
-        self._last_image = self._renderer.render(self.data)
         self._last_state = np.asarray(state, dtype=np.float32).copy()
+        if self._renderer is None:
+            return {"state": self._last_state.copy()}
+        self._last_image = self._renderer.render(self.data)
         return {"image": self._last_image, "state": self._last_state.copy()}
 
     def _info(self, rewards: dict[str, float]) -> dict[str, Any]:
@@ -348,7 +352,13 @@ class KitchenEnv(gym.Env):
         return self._observation(obs["observation"]), reward, terminated, truncated, self._info(rewards)
 
     def render(self) -> np.ndarray:
-        """The last observed frame, ``uint8 [size, size, 3]`` (a copy)."""
+        """The last observed frame, ``uint8 [size, size, 3]`` (a copy).
+
+        Raises:
+            RuntimeError: the environment was built without rendering (``render=None``).
+        """
+        if self._renderer is None:
+            raise RuntimeError(f"{self.task_id}: built with render=None (state-only); nothing to render")
         if self._last_image is None:
             return self._renderer.render(self.data)
         return self._last_image.copy()
@@ -371,7 +381,7 @@ class KitchenDomain:
     tasks: dict = dataclasses.field(default_factory=lambda: dict(TASKS))
     episode_steps: int = EPISODE_STEPS
 
-    def make_env(self, task: str, seed: int | None = None, render: RenderSettings = RenderSettings(),
+    def make_env(self, task: str, seed: int | None = None, render: RenderSettings | None = RenderSettings(),
                  action_repeat: int = 2, **kwargs: Any) -> KitchenEnv:
         """Build :class:`KitchenEnv` for ``task`` (extra keyword arguments go to its constructor)."""
         return KitchenEnv(task, seed=seed, render=render, action_repeat=action_repeat, **kwargs)

@@ -89,7 +89,7 @@ def make(task_id: str, seed: int | None = None, render: RenderSettings | None = 
     Args:
         task_id: e.g. ``"walker_walk"``, ``"stickman_hands_up"``, ``"kitchen_microwave"``.
         seed: initial-state seed (``None``: random).
-        render: :class:`RenderSettings`, or ``None`` for a state-only environment (no image; DMC domains only).
+        render: :class:`RenderSettings`, or ``None`` for a state-only environment (no image).
         action_repeat: control steps per agent step (GenRL: 2).
         render_mode: Gymnasium's render mode: ``"rgb_array"`` (``env.render()`` returns the last frame, uint8
             ``[size, size, 3]``; what ``gymnasium.wrappers.RecordVideo`` needs) or ``None`` (recorded in
