@@ -48,7 +48,7 @@ ensure_headless_gl()  # before mujoco is imported: it fixes its OpenGL backend a
 
 import mujoco  # noqa: E402
 
-from genrl.envs.kitchen import TASKS  # noqa: E402
+from genrl.envs.kitchen import TASKS, task_distance  # noqa: E402
 
 SOURCES = ("scripted", "scripted-stop", "scripted-miss")
 SCRIPTED_NOISE = 0.1
@@ -283,8 +283,8 @@ class KitchenScriptedPolicy:
         return point + s.depth * rot[:, 2] - s.standoff * direction + self.miss, rot
 
     def _distance(self, state: np.ndarray) -> float:
-        t = TASKS[self.task]
-        return float(np.linalg.norm(state[[i + 9 for i in t.indices]] - np.asarray(t.goal)))
+        # object joint qpos[i] (i >= 9) is state[i + 9], so state[9:39] is indexed like qpos for the object joints
+        return task_distance(self.task, state[9:39])
 
     # -- script ---------------------------------------------------------------------------------------------------
     def _target(self) -> tuple[np.ndarray, np.ndarray, bool, bool]:

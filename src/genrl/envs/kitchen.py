@@ -92,6 +92,17 @@ TASKS: dict[str, KitchenTask] = {
 # ---------------------------------------------------------------------------------------------------------------
 # gymnasium-robotics / mujoco 3.x compatibility
 # ---------------------------------------------------------------------------------------------------------------
+def task_distance(task: str, qpos: np.ndarray) -> float:
+    """L2 distance (joint units: rad / m) of ``task``'s object joints to their goal.
+
+    Args:
+        task: a key of :data:`TASKS`.
+        qpos: the kitchen model's ``qpos`` (``float [30]``: 9 robot joints, then the object joints).
+    """
+    t = TASKS[task]
+    return float(np.linalg.norm(np.asarray(qpos)[list(t.indices)] - np.asarray(t.goal)))
+
+
 def _import_mujoco_utils():
     # gymnasium_robotics prints a note about Adroit rewards on import; keep our output clean.
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -233,8 +244,7 @@ class KitchenEnv(gym.Env):
     # -- task logic ----------------------------------------------------------------------------------------------
     def distances(self) -> dict[str, float]:
         """L2 distance of each task's object joints to their goal, for the current physics state."""
-        qpos = self.data.qpos
-        return {name: float(np.linalg.norm(qpos[list(t.indices)] - np.asarray(t.goal))) for name, t in TASKS.items()}
+        return {name: task_distance(name, self.data.qpos) for name in TASKS}
 
     def successes(self) -> dict[str, bool]:
         """Whether each task is solved in the current physics state (distance < GenRL threshold)."""
