@@ -23,21 +23,8 @@ import time
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from genrl.data.kitchen_scripts import SCRIPTED_NOISE, SCRIPTS, KitchenScriptedPolicy  # noqa: E402
+from genrl.data.kitchen_scripts import SCRIPTED_NOISE, SCRIPTS, scripted_episode  # noqa: E402
 from genrl.envs.kitchen import KitchenEnv  # noqa: E402
-
-
-def run_episode(env: KitchenEnv, source: str, noise: float, seed: int, stop_at_success: bool) -> dict:
-    """One scripted episode on ``env``: ``{"solved", "step" (first success or None), "distance" (final)}``."""
-    env.terminate_on_success = stop_at_success
-    obs, _ = env.reset(seed=seed)
-    policy = KitchenScriptedPolicy(env.model, env.task, source, noise, seed)
-    first, step, done = None, 0, False
-    while not done:
-        obs, reward, terminated, truncated, _ = env.step(policy(step, obs["state"]))
-        first = step if reward > 0 and first is None else first
-        step, done = step + 1, terminated or truncated
-    return {"solved": first is not None, "step": first, "distance": env.distances()[env.task]}
 
 
 def main() -> None:
@@ -57,7 +44,7 @@ def main() -> None:
                 continue
             t0, results = time.time(), []
             for seed in range(n):
-                r = run_episode(env, source, noise, seed, stop_at_success=source == "scripted")
+                r = scripted_episode(env, source, noise, seed, stop_at_success=source == "scripted")
                 results.append(r)
                 print(f"{task:9s} {source:13s} noise {noise:.1f} seed {seed:2d}: solved={r['solved']!s:5s} "
                       f"step={r['step']} final distance {r['distance']:.3f}", flush=True)

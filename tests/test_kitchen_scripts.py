@@ -8,7 +8,7 @@ import pytest
 
 from genrl.data.collect import SCRIPTED_CYCLE, plan, run_job
 from genrl.data.episode import load_episode
-from genrl.data.kitchen_scripts import SCRIPTS, SOURCES, KitchenScriptedPolicy
+from genrl.data.kitchen_scripts import SCRIPTS, SOURCES, KitchenScriptedPolicy, scripted_episode
 from genrl.envs.kitchen import TASKS, KitchenEnv
 
 TASK_NAMES = ("microwave", "light", "burner", "slide")
@@ -24,20 +24,9 @@ def envs():
 
 
 def _episode(env, source, seed, noise=0.1, steps=None, stop_at_success=False):
-    """Run one scripted episode; returns (solved at some step, first success step, actions, start/end distance)."""
-    env.terminate_on_success = stop_at_success
-    obs, _ = env.reset(seed=seed)
-    start = env.distances()[env.task]
-    policy = KitchenScriptedPolicy(env.model, env.task, source, noise, seed)
-    first, actions = None, []
-    for step in range(steps or env.episode_steps):
-        action = policy(step, obs["state"])
-        actions.append(action)
-        obs, reward, terminated, truncated, info = env.step(action)
-        first = step if reward > 0 and first is None else first
-        if terminated or truncated:
-            break
-    return first is not None, first, np.array(actions), start, env.distances()[env.task]
+    """(solved at some step, first success step, actions, start distance, end distance) of a scripted attempt."""
+    r = scripted_episode(env, source, noise, seed, steps=steps, stop_at_success=stop_at_success)
+    return r["solved"], r["step"], r["actions"], r["start_distance"], r["distance"]
 
 
 @pytest.mark.parametrize("task", TASK_NAMES)

@@ -381,3 +381,32 @@ class KitchenScriptedPolicy:
         self._phase_step += 1
         self._advance(state, reached)
         return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+
+def scripted_episode(env, source: str, noise: float, seed: int, steps: int | None = None,
+                     stop_at_success: bool = False) -> dict:
+    """One scripted attempt on a kitchen env, for checks and benchmarks (collection goes through ``run_job``).
+
+    Args:
+        env: a :class:`genrl.envs.kitchen.KitchenEnv` (``render=None`` is enough: the policy reads the state).
+        source: ``scripted``, ``scripted-stop`` or ``scripted-miss`` (:data:`SOURCES`).
+        noise: std of the Gaussian action noise; seed: env reset seed and policy seed.
+        steps: stop after this many steps (None: the env's episode length).
+        stop_at_success: end the episode at the first success (``env.terminate_on_success``).
+    Returns:
+        ``{"solved": bool, "step": first success step or None, "actions": (T, 9) float32,
+        "start_distance": float, "distance": float}`` (the task's distance to its goal before and after).
+    """
+    env.terminate_on_success = stop_at_success
+    obs, _ = env.reset(seed=seed)
+    start = env.distances()[env.task]
+    policy = KitchenScriptedPolicy(env.model, env.task, source, noise, seed)
+    first, actions = None, []
+    for step in range(steps or env.episode_steps):
+        actions.append(policy(step, obs["state"]))
+        obs, reward, terminated, truncated, _ = env.step(actions[-1])
+        first = step if reward > 0 and first is None else first
+        if terminated or truncated:
+            break
+    return {"solved": first is not None, "step": first, "actions": np.asarray(actions, dtype=np.float32),
+            "start_distance": start, "distance": env.distances()[env.task]}
