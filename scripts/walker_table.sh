@@ -13,8 +13,11 @@
 # GPU: at this budget the table checks the pipeline, not the paper's numbers.
 #
 # What runs: BASELINES (default "iql td3bc td3", each with image and video rewards; "" for none) and GENRL_STARTS
-# (default "offline"; "offline data_free" adds the data-free column). The behavior table of the walker tasks:
+# (default "offline"; "offline data_free" adds the data-free column; "" for none). The behavior table of the walker
+# tasks:
 #   BASELINES= GENRL_STARTS="offline data_free" TASKS="walker_lying_down walker_flipping ..." bash scripts/walker_table.sh ...
+# GENRL_GROUP=1 trains the GenRL behaviors of one seed and start kind in one process (`genrl behave` with every task
+# of TASKS: batched, OUT/genrl/s<seed>/<task>/), THREADS sets --threads of every run (default: torch's).
 set -euo pipefail
 MFWM=${1:?usage: walker_table.sh MFWM_RUN DATASET OUT}
 DATA=${2:?usage: walker_table.sh MFWM_RUN DATASET OUT}
@@ -27,11 +30,35 @@ SEEDS=${SEEDS:-"0 1"}
 EPISODES=${EPISODES:-10}
 TASKS=${TASKS:-"walker_stand walker_walk walker_run"}
 BASELINES=${BASELINES-"iql td3bc td3"}
-GENRL_STARTS=${GENRL_STARTS:-offline}
+GENRL_STARTS=${GENRL_STARTS-offline}
+GENRL_GROUP=${GENRL_GROUP:-0}
+THREADS=${THREADS:-}
+threads=()
+if [ -n "$THREADS" ]; then threads=(--threads "$THREADS"); fi
 mkdir -p "$OUT"
 for seed in $SEEDS; do
+  if [ "$GENRL_GROUP" = 1 ]; then
+    for starts in $GENRL_STARTS; do
+      case "$starts" in
+        offline) group="$OUT/genrl/s${seed}"; flag=(--dataset "$DATA") ;;
+        data_free) group="$OUT/genrl_data_free/s${seed}"; flag=(--data-free) ;;
+        *) echo "GENRL_STARTS: unknown start kind '$starts' (expected offline or data_free)" >&2; exit 2 ;;
+      esac
+      task_flags=()
+      done_all=1
+      for task in $TASKS; do
+        task_flags+=(--task "$task")
+        if [ ! -f "$group/$task/eval.json" ]; then done_all=0; fi
+      done
+      if [ "$done_all" = 0 ]; then
+        "$GENRL" behave "$MFWM" "${task_flags[@]}" "${flag[@]}" --preset small --steps "$BEHAVE_STEPS" \
+          --eval-every 0 --eval-episodes "$EPISODES" --seed "$seed" --out "$group" "${threads[@]}"
+      fi
+    done
+  fi
   for task in $TASKS; do
     for starts in $GENRL_STARTS; do
+      if [ "$GENRL_GROUP" = 1 ]; then continue; fi
       case "$starts" in
         offline) run="$OUT/genrl/${task}_s${seed}"; flag=(--dataset "$DATA") ;;
         data_free) run="$OUT/genrl_data_free/${task}_s${seed}"; flag=(--data-free) ;;
@@ -39,7 +66,7 @@ for seed in $SEEDS; do
       esac
       if [ ! -f "$run/eval.json" ]; then
         "$GENRL" behave "$MFWM" --task "$task" "${flag[@]}" --preset small --steps "$BEHAVE_STEPS" \
-          --eval-every 0 --eval-episodes "$EPISODES" --seed "$seed" --out "$run"
+          --eval-every 0 --eval-episodes "$EPISODES" --seed "$seed" --out "$run" "${threads[@]}"
       fi
     done
     for algo in $BASELINES; do
@@ -48,7 +75,7 @@ for seed in $SEEDS; do
         if [ ! -f "$run/eval.json" ]; then
           "$GENRL" baseline --algo "$algo" --reward "$reward" --task "$task" --dataset "$DATA" --out "$run" \
             --steps "$BASELINE_STEPS" --batch-size "$BASELINE_BATCH" --eval-every 0 \
-            --eval-episodes "$EPISODES" --seed "$seed" --save-every 100 --quiet
+            --eval-episodes "$EPISODES" --seed "$seed" --save-every 100 --quiet "${threads[@]}"
         fi
       done
     done
