@@ -47,8 +47,9 @@ def train_seconds(metrics: Path) -> tuple[float, int]:
 def column(ev: dict) -> str:
     """eval.json -> its column name (``GenRL``, ``GenRL data-free``, ``IQL-video`` ...)."""
     method = ev.get("method", "genrl")
-    if method == "genrl":
-        return "GenRL" + (" video prompt" if ev.get("video_prompt") else "")
+    if method.startswith("genrl"):                  # genrl, genrl-data-free
+        return ("GenRL" + (" video prompt" if ev.get("video_prompt") else "")
+                + (" data-free" if "data-free" in method else ""))
     names = {"iql": "IQL", "td3bc": "TD3+BC", "td3": "TD3"}
     return f"{names.get(method, method)}-{ev.get('reward')}"
 
@@ -65,7 +66,7 @@ def collect(root: Path) -> list[dict]:
             seconds /= len(json.loads(group.read_text())["members"])
         col = column(ev)
         cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
-        if cfg.get("data_free"):
+        if cfg.get("data_free") and not col.endswith("data-free"):
             col += " data-free"
         rows.append({"run": str(run), "column": col, "task": ev["task"], "seed": ev.get("seed"), "steps": steps,
                      "seconds": round(seconds, 1), "normalized": ev["mean_normalized"]})

@@ -58,3 +58,10 @@ def test_train_seconds_needs_two_records(tmp_path):
     f.write_text(json.dumps({"step": 1, "time": 0.0, "train/loss": 1.0}) + "\n")
     with pytest.raises(ValueError, match="fewer than two training records"):
         tb.train_seconds(f)
+
+
+def test_column_names():
+    tb = _module()
+    assert tb.column({"method": "genrl-data-free"}) == "GenRL data-free"
+    assert tb.column({"method": "genrl", "video_prompt": "walk.gif"}) == "GenRL video prompt"
+    assert tb.column({"method": "td3bc", "reward": "image"}) == "TD3+BC-image"
