@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from collections import defaultdict
 from pathlib import Path
+
+from genrl.evaluation.compare import find_eval_files, load_eval, mean_stderr
 
 
 def train_seconds(metrics: Path) -> tuple[float, int]:
@@ -44,32 +45,21 @@ def train_seconds(metrics: Path) -> tuple[float, int]:
     return (t1 - t0 - evaluating) * s1 / max(s1 - s0, 1), s1
 
 
-def column(ev: dict) -> str:
-    """eval.json -> its column name (``GenRL``, ``GenRL data-free``, ``IQL-video`` ...)."""
-    method = ev.get("method", "genrl")
-    if method.startswith("genrl"):                  # genrl, genrl-data-free
-        return ("GenRL" + (" video prompt" if ev.get("video_prompt") else "")
-                + (" data-free" if "data-free" in method else ""))
-    names = {"iql": "IQL", "td3bc": "TD3+BC", "td3": "TD3"}
-    return f"{names.get(method, method)}-{ev.get('reward')}"
-
-
 def collect(root: Path) -> list[dict]:
-    """Every run under ``root``: ``{"column", "task", "seed", "steps", "seconds", "normalized"}``."""
+    """Every run under ``root``: ``{"run", "column", "task", "seed", "steps", "seconds", "normalized"}``, the column
+    as ``genrl compare`` names it (``genrl``, ``genrl-data-free``, ``iql-video`` ...; read by its ``load_eval``)."""
     rows = []
-    for f in sorted(root.rglob("eval.json")):
-        ev = json.loads(f.read_text())
+    for f in find_eval_files([root]):
+        res = load_eval(f)
+        if res is None:                             # no score (mean_normalized null)
+            continue
         run = f.parent
         seconds, steps = train_seconds(run / "metrics.jsonl")
         group = run.parent / "group.json"
         if group.exists():
             seconds /= len(json.loads(group.read_text())["members"])
-        col = column(ev)
-        cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
-        if cfg.get("data_free") and not col.endswith("data-free"):
-            col += " data-free"
-        rows.append({"run": str(run), "column": col, "task": ev["task"], "seed": ev.get("seed"), "steps": steps,
-                     "seconds": round(seconds, 1), "normalized": ev["mean_normalized"]})
+        rows.append({"run": str(run), "column": res.column, "task": res.task, "seed": res.seed, "steps": steps,
+                     "seconds": round(seconds, 1), "normalized": res.score})
     return rows
 
 
@@ -81,14 +71,10 @@ def summarize(rows: list[dict]) -> str:
     out = ["| column | task | seeds | updates | training s per run | normalized (mean ± s.e. over seeds) |",
            "|---|---|---|---|---|---|"]
     for (col, task), rs in sorted(cells.items()):
-        xs = [r["normalized"] for r in rs]
-        m = sum(xs) / len(xs)
+        m, se = mean_stderr([r["normalized"] for r in rs])
         secs = sum(r["seconds"] for r in rs) / len(rs)
         steps = sorted({r["steps"] for r in rs})
-        if len(xs) > 1:
-            score = f"{m:.2f} ± {math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1) / len(xs)):.2f}"
-        else:
-            score = f"{m:.2f} (one seed)"
+        score = f"{m:.2f} (one seed)" if se is None else f"{m:.2f} ± {se:.2f}"
         out.append(f"| {col} | {task} | {len(rs)} | {'/'.join(map(str, steps))} | {secs:.0f} | {score} |")
     return "\n".join(out)
 

@@ -35,15 +35,20 @@ GENRL_GROUP=${GENRL_GROUP:-0}
 THREADS=${THREADS:-}
 threads=()
 if [ -n "$THREADS" ]; then threads=(--threads "$THREADS"); fi
+# starts_of KIND: the GenRL runs' folder prefix (start_dir) and start flags (flag) of one start kind
+starts_of() {
+  case "$1" in
+    offline) start_dir="$OUT/genrl"; flag=(--dataset "$DATA") ;;
+    data_free) start_dir="$OUT/genrl_data_free"; flag=(--data-free) ;;
+    *) echo "GENRL_STARTS: unknown start kind '$1' (expected offline or data_free)" >&2; exit 2 ;;
+  esac
+}
 mkdir -p "$OUT"
 for seed in $SEEDS; do
   if [ "$GENRL_GROUP" = 1 ]; then
     for starts in $GENRL_STARTS; do
-      case "$starts" in
-        offline) group="$OUT/genrl/s${seed}"; flag=(--dataset "$DATA") ;;
-        data_free) group="$OUT/genrl_data_free/s${seed}"; flag=(--data-free) ;;
-        *) echo "GENRL_STARTS: unknown start kind '$starts' (expected offline or data_free)" >&2; exit 2 ;;
-      esac
+      starts_of "$starts"
+      group="$start_dir/s${seed}"
       task_flags=()
       done_all=1
       for task in $TASKS; do
@@ -59,11 +64,8 @@ for seed in $SEEDS; do
   for task in $TASKS; do
     for starts in $GENRL_STARTS; do
       if [ "$GENRL_GROUP" = 1 ]; then continue; fi
-      case "$starts" in
-        offline) run="$OUT/genrl/${task}_s${seed}"; flag=(--dataset "$DATA") ;;
-        data_free) run="$OUT/genrl_data_free/${task}_s${seed}"; flag=(--data-free) ;;
-        *) echo "GENRL_STARTS: unknown start kind '$starts' (expected offline or data_free)" >&2; exit 2 ;;
-      esac
+      starts_of "$starts"
+      run="$start_dir/${task}_s${seed}"
       if [ ! -f "$run/eval.json" ]; then
         "$GENRL" behave "$MFWM" --task "$task" "${flag[@]}" --preset small --steps "$BEHAVE_STEPS" \
           --eval-every 0 --eval-episodes "$EPISODES" --seed "$seed" --out "$run" "${threads[@]}"

@@ -22,9 +22,8 @@ def _write_run(run: Path, method: str, task: str, seed: int, normalized: float) 
              {"step": 200, "time": 1010.0, "eval/seconds": 30.0},        # 30 s of evaluation inside the span
              {"step": 400, "time": 1060.0, "train/loss": 0.5}]
     (run / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
-    (run / "eval.json").write_text(json.dumps({"method": method, "reward": "video" if method != "genrl" else None,
+    (run / "eval.json").write_text(json.dumps({"method": method, "reward": None if method.startswith("genrl") else "video",
                                                "task": task, "seed": seed, "mean_normalized": normalized}))
-    (run / "config.json").write_text(json.dumps({"data_free": False}))
 
 
 def test_train_seconds_excludes_evaluations_and_scales_to_all_updates(tmp_path):
@@ -45,11 +44,11 @@ def test_group_members_share_the_group_time_and_rows_summarize(tmp_path):
     _write_run(tmp_path / "baselines" / "iql_video_walker_walk_s1", "iql", "walker_walk", 1, 0.3)
     rows = tb.collect(tmp_path)
     by = {(r["column"], r["task"], r["seed"]): r for r in rows}
-    assert by[("GenRL", "walker_stand", 0)]["seconds"] == pytest.approx(40.0 / 2, abs=0.1)
-    assert by[("IQL-video", "walker_walk", 1)]["seconds"] == pytest.approx(40.0, abs=0.1)
+    assert by[("genrl", "walker_stand", 0)]["seconds"] == pytest.approx(40.0 / 2, abs=0.1)
+    assert by[("iql-video", "walker_walk", 1)]["seconds"] == pytest.approx(40.0, abs=0.1)
     table = tb.summarize(rows)
-    assert "| IQL-video | walker_walk | 2 | 400 | 40 | 0.20 ± 0.10 |" in table
-    assert "| GenRL | walker_stand | 1 | 400 | 20 | 0.50 (one seed) |" in table
+    assert "| iql-video | walker_walk | 2 | 400 | 40 | 0.20 ± 0.10 |" in table
+    assert "| genrl | walker_stand | 1 | 400 | 20 | 0.50 (one seed) |" in table
 
 
 def test_train_seconds_needs_two_records(tmp_path):
@@ -60,8 +59,8 @@ def test_train_seconds_needs_two_records(tmp_path):
         tb.train_seconds(f)
 
 
-def test_column_names():
+def test_columns_are_genrl_compares(tmp_path):
     tb = _module()
-    assert tb.column({"method": "genrl-data-free"}) == "GenRL data-free"
-    assert tb.column({"method": "genrl", "video_prompt": "walk.gif"}) == "GenRL video prompt"
-    assert tb.column({"method": "td3bc", "reward": "image"}) == "TD3+BC-image"
+    _write_run(tmp_path / "free", "genrl-data-free", "walker_stand", 0, 0.4)
+    _write_run(tmp_path / "td3bc", "td3bc", "walker_stand", 0, 0.1)
+    assert sorted(r["column"] for r in tb.collect(tmp_path)) == ["genrl-data-free", "td3bc-video"]
