@@ -1,5 +1,7 @@
 """State-based SAC experts: the saved actor reloads into our ExpertPolicy and reproduces SB3's actions."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -25,12 +27,15 @@ def test_actor_round_trip_matches_sb3(tmp_path):
 
 
 def test_train_expert_writes_snapshots_and_card(tmp_path):
-    card = train_expert("walker_stand", steps=40, out=tmp_path, seed=0, eval_episodes=1)
+    card = train_expert("walker_stand", steps=40, out=tmp_path, seed=0, eval_episodes=1, log_every=20)
     assert sorted(p.name for p in tmp_path.glob("actor_*.safetensors")) == [
         "actor_025.safetensors", "actor_050.safetensors", "actor_100.safetensors"]
     assert (tmp_path / "card.json").is_file()
     snap = card["snapshots"]["100"]
     assert snap["mean_return"] > 0 and snap["normalized_score"] is not None
+    rows = [json.loads(line) for line in (tmp_path / "progress.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [20, 40]
+    assert rows[-1]["episodes"] == 0 and rows[-1]["train_return"] is None  # no 500-step episode ended yet
 
 
 def test_load_errors(tmp_path):

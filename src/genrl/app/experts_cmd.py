@@ -29,6 +29,8 @@ class ExpertTrainConfig:
         threads: torch threads (1 lets two trainings share 2 cores).
         fractions: fractions of ``steps`` after which an actor snapshot is saved (and evaluated).
         eval_episodes: evaluation episodes per snapshot.
+        log_every: steps between progress lines (stdout and out/progress.jsonl: steps/s, mean training-episode
+            return); 0 for none.
     """
 
     task: str
@@ -38,6 +40,7 @@ class ExpertTrainConfig:
     threads: int = 1
     fractions: tuple[float, ...] = (0.25, 0.5, 1.0)
     eval_episodes: int = 5
+    log_every: int = 10_000
 
 
 def add_parser(subparsers) -> None:
@@ -64,6 +67,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     torch.set_num_threads(cfg.threads)
     command = " ".join(["genrl"] + sys.argv[1:])
     card = train_expert(cfg.task, cfg.steps, cfg.out, seed=cfg.seed, fractions=cfg.fractions,
-                        eval_episodes=cfg.eval_episodes, command=command)
+                        eval_episodes=cfg.eval_episodes, command=command, log_every=cfg.log_every)
     print(json.dumps(card, indent=2))
     return 0

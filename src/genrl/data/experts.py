@@ -145,13 +145,15 @@ def evaluate(policy: ExpertPolicy, task: str, episodes: int = 5, seed: int = 100
 
 def train_expert(task: str, steps: int, out: str | Path, seed: int = 0,
                  fractions: Sequence[float] = (0.25, 0.5, 1.0), eval_episodes: int = 5,
-                 command: str = "") -> dict:
+                 command: str = "", log_every: int = 10_000) -> dict:
     """Train a SAC expert on ``task``'s state and save actor snapshots + a model card in ``out``.
 
     Files: ``actor_{pct}.safetensors`` for each fraction of ``steps`` and ``card.json`` (task, command, steps,
     seed, wall-clock, evaluation returns and normalized score of every snapshot).
 
-    ``command`` is recorded in the card (the CLI passes the exact command line).
+    ``command`` is recorded in the card (the CLI passes the exact command line). Every ``log_every`` steps (0:
+    never) one line goes to stdout and to ``progress.jsonl`` (step, seconds, steps/s, the mean return and
+    normalized score of the last <= 100 training episodes, which include SAC's exploration noise).
 
     Raises:
         ImportError: stable-baselines3 is not installed (``pip install -c constraints.txt stable-baselines3``).
@@ -167,11 +169,17 @@ def train_expert(task: str, steps: int, out: str | Path, seed: int = 0,
     out.mkdir(parents=True, exist_ok=True)
     marks = {max(1, int(round(f * steps))): int(round(f * 100)) for f in fractions}
 
+    progress = out / "progress.jsonl"
+    progress.unlink(missing_ok=True)
+
     class Snapshots(BaseCallback):
         def _on_step(self) -> bool:
             pct = marks.get(self.num_timesteps)
             if pct is not None:
                 save_actor(self.model, out / f"actor_{pct:03d}.safetensors")
+            if log_every and self.num_timesteps % log_every == 0:
+                _log_progress(progress, self.num_timesteps, steps, time.time() - t0, task,
+                              [ep["r"] for ep in self.model.ep_info_buffer])
             return True
 
     env = StateTaskEnv(task, seed=seed)
@@ -194,6 +202,19 @@ def train_expert(task: str, steps: int, out: str | Path, seed: int = 0,
     write_json(out / "card.json", card)
     env.close()
     return card
+
+
+def _log_progress(path: Path, step: int, steps: int, seconds: float, task: str, returns: list[float]) -> None:
+    """Append one progress row of :func:`train_expert` to ``path`` (JSON line) and print it."""
+    mean = float(np.mean(returns)) if returns else float("nan")
+    row = {"step": step, "seconds": round(seconds, 1), "steps_per_s": round(step / max(seconds, 1e-9), 1),
+           "train_return": round(mean, 1) if returns else None, "episodes": len(returns)}
+    if task in SCORES and returns:
+        row["train_normalized"] = round(normalized_score(task, mean), 3)
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(f"[{task}] step {step}/{steps}  {row['steps_per_s']:.0f} steps/s  train return {mean:.1f}"
+          f" ({row.get('train_normalized', float('nan')):.2f} normalized, last {len(returns)} episodes)", flush=True)
 
 
 def find_experts(domain: str, experts_dir: str | Path | None = None) -> dict[str, dict[int, Path]]:
