@@ -12,7 +12,7 @@
 # TASKS (default "walker_stand walker_walk walker_run"). The paper trains baselines 500k steps and GenRL 50k updates on a
 # GPU: at this budget the table checks the pipeline, not the paper's numbers.
 #
-# What runs: BASELINES (default "iql td3bc td3", each with image and video rewards; "" for none) and GENRL_STARTS
+# What runs: BASELINES (default "iql td3bc td3", each with the REWARDS, default "image video"; "" for none) and GENRL_STARTS
 # (default "offline"; "offline data_free" adds the data-free column; "" for none). The behavior table of the walker
 # tasks:
 #   BASELINES= GENRL_STARTS="offline data_free" TASKS="walker_lying_down walker_flipping ..." bash scripts/walker_table.sh ...
@@ -30,6 +30,7 @@ SEEDS=${SEEDS:-"0 1"}
 EPISODES=${EPISODES:-10}
 TASKS=${TASKS:-"walker_stand walker_walk walker_run"}
 BASELINES=${BASELINES-"iql td3bc td3"}
+REWARDS=${REWARDS:-"image video"}
 GENRL_STARTS=${GENRL_STARTS-offline}
 GENRL_GROUP=${GENRL_GROUP:-0}
 THREADS=${THREADS:-}
@@ -72,7 +73,7 @@ for seed in $SEEDS; do
       fi
     done
     for algo in $BASELINES; do
-      for reward in image video; do
+      for reward in $REWARDS; do
         run="$OUT/baselines/${algo}_${reward}_${task}_s${seed}"
         if [ ! -f "$run/eval.json" ]; then
           "$GENRL" baseline --algo "$algo" --reward "$reward" --task "$task" --dataset "$DATA" --out "$run" \
