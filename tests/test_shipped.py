@@ -111,6 +111,26 @@ def test_snapshots_and_init_continue_the_update_count(tiny_run, models_root, tmp
         pretrain(bad, progress=False)
 
 
+def test_init_from_another_domain_is_a_warm_start(tiny_run, models_root, tmp_path, capsys):
+    root, vlm = tiny_run
+    cfg_file = models_root / "tinywalker" / "config.json"
+    cfg = json.loads(cfg_file.read_text())
+    cfg["domain"] = "cheetah"  # the same shapes, another embodiment (as cheetah and walker: 6 actions)
+    cfg_file.write_text(json.dumps(cfg))
+    out = tmp_path / "warm"
+    pretrain(PretrainConfig(dataset=str(root / "walker"), out=str(out), embedder_id=vlm.id, n_frames=vlm.n_frames,
+                            preset="tiny", steps=12, save_every=2, log_every=2, report_every=100,
+                            init="tinywalker"), progress=False)
+    assert "warm start from the cheetah model on walker data" in capsys.readouterr().out
+    assert load_pretrained(out)[1]["step"] == 12
+    cfg["action_dim"] = 12  # a shape the run cannot take is still refused
+    cfg_file.write_text(json.dumps(cfg))
+    from genrl.data.dataset import DatasetError
+    with pytest.raises(DatasetError, match="that model has action_dim=12"):
+        pretrain(PretrainConfig(dataset=str(root / "walker"), out=str(tmp_path / "bad2"), embedder_id=vlm.id,
+                                n_frames=vlm.n_frames, preset="tiny", steps=12, init="tinywalker"), progress=False)
+
+
 def test_oracle_head_learns_a_reward_of_the_latents():
     from genrl.behavior.oracle import OracleReward, fit_head
 

@@ -40,8 +40,8 @@ class PretrainConfig:
         snapshot_at: updates after which a weights-only copy of the model is kept in ``out/snapshots/step_N/``
             (a run folder of its own, without optimizers), for compute-quality curves.
         init: a pre-training run folder or shipped model (e.g. ``walker``) whose weights start a new run (its
-            world-model config must match); fresh optimizers, the update count continues from its step (so
-            ``steps`` is the total). Ignored on resume.
+            action size, embedder and world-model config must match; another domain's model is a warm start);
+            fresh optimizers, the update count continues from its step (so ``steps`` is the total). Ignored on resume.
         nproc: data-parallel processes on this machine: ``genrl pretrain`` re-runs itself under ``torchrun
             --standalone --nproc-per-node N`` (one process per GPU with ``--device cuda``; gloo on CPU); the batch
             is split, ``batch_size`` must be a multiple of N. Under ``torchrun`` leave it out: the launch's process

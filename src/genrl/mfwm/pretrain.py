@@ -143,16 +143,25 @@ def _run_config(cfg: PretrainConfig, ds: Dataset, embed_dim: int) -> dict:
 
 # run-config keys that fix the model's shape and inputs: a resumed run or an --init model must agree on them
 MODEL_KEYS = ("domain", "action_dim", "embedder_id", "embed_dim", "world_model")
+# an --init model may come from another embodiment with the same shapes (a warm start, e.g. cheetah from walker)
+INIT_KEYS = tuple(k for k in MODEL_KEYS if k != "domain")
 
 
 def _load_init(init: str, model: MFWM, run_cfg: dict) -> int:
-    """Load the weights of run/shipped model ``init`` into ``model``; returns its update count."""
+    """Load the weights of run/shipped model ``init`` into ``model``; returns its update count.
+
+    ``init`` may be another domain's model (a cross-embodiment warm start) when the action size, embedder and
+    world-model config agree (``INIT_KEYS``); the domain change is printed.
+    """
     from genrl.mfwm.shipped import resolve_run
 
     folder = resolve_run(init)
-    diffs = config_differences(json.loads((folder / "config.json").read_text()), run_cfg, MODEL_KEYS)
+    init_cfg = json.loads((folder / "config.json").read_text())
+    diffs = config_differences(init_cfg, run_cfg, INIT_KEYS)
     if diffs:
         raise DatasetError(f"--init {init}: that model has {', '.join(diffs)}")
+    if init_cfg.get("domain") != run_cfg["domain"]:
+        print(f"--init {init}: warm start from the {init_cfg.get('domain')} model on {run_cfg['domain']} data")
     state = load_checkpoint(folder / CKPT, {"mfwm": model}, {}, restore_global_rng=False)
     return int(state["step"])
 
