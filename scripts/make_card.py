@@ -65,6 +65,7 @@ def main() -> None:
     args = p.parse_args()
 
     from genrl.data.dataset import Dataset
+    from genrl.envs.registry import PROMPTS
     from genrl.mfwm.pretrain import load_pretrained
 
     _, cfg = load_pretrained(args.run)
@@ -112,9 +113,11 @@ def main() -> None:
             se = "" if r["se"] is None else f" ± {r['se']:.2f}"
             lines.append(f"| {r['task']} | {r['reward']} | {'data-free' if r['data_free'] else 'offline'} | "
                          f"{r['behavior_updates']} | {r['mean']:.2f}{se} | {r['seeds']} |")
-    lines += ["", "Use it by name: `genrl behave walker --task walker_stand --dataset runs/data/walker --out "
-              "runs/stand`, `genrl decode walker --prompt \"standing upright\" --out x.gif`; continue training with "
-              "`genrl pretrain runs/data/walker --out runs/more --init walker --steps N`."]
+    d = cfg["domain"]
+    task = next(t for t in PROMPTS if t.startswith(d + "_"))
+    lines += ["", f"Use it by name: `genrl behave {d} --task {task} --dataset runs/data/{d} --out runs/{task}`, "
+              f"`genrl decode {d} --prompt \"{PROMPTS[task]}\" --out x.gif`; continue training with "
+              f"`genrl pretrain runs/data/{d} --out runs/more --init {d} --steps N`."]
     Path(f"{args.out}.md").write_text("\n".join(lines) + "\n")
     print(json.dumps(card, indent=1))
 

@@ -182,3 +182,18 @@ def test_behave_with_the_oracle_reward_resumes_and_evaluates(tiny_run, tmp_path)
     with pytest.raises(ValueError, match="reward must be one of"):
         behave(BehaveConfig(run=str(root / "mfwm"), out=str(tmp_path / "x"), task="walker_stand", reward="true"),
                progress=False)
+
+
+def test_every_packaged_model_has_a_consistent_card_and_loads():
+    """Each model in the package (walker, cheetah, ...) loads by name; its card, config and weights agree."""
+    from safetensors import safe_open
+    packaged = shipped.shipped_models()
+    assert {"walker", "cheetah"} <= set(packaged)
+    for name, folder in packaged.items():
+        card = shipped.read_card(name)
+        model, cfg = load_pretrained(name)
+        assert card["domain"] == cfg["domain"] and card["step"] == cfg["step"], name
+        assert cfg["pretrain"]["dataset"] == f"runs/data/{cfg['domain']}", name
+        with safe_open(str(folder / "checkpoint" / "mfwm.safetensors"), "pt") as f:
+            assert all(f.get_tensor(k).dtype in (torch.float16, torch.int64, torch.bool) for k in f.keys()), name
+        assert all(torch.isfinite(p).all() for p in model.parameters()), name
