@@ -45,3 +45,33 @@ def test_load_errors(tmp_path):
     save_file({"x": torch.zeros(2)}, str(tmp_path / "bad.safetensors"))
     with pytest.raises(ValueError, match="not a SAC actor"):
         ExpertPolicy.load(tmp_path / "bad.safetensors")
+
+
+def test_upright_starts_curriculum():
+    """Quadruped's default start is a random orientation (often on its back); the training curriculum's upright
+    start puts the torso's z-axis up, and a domain without an upright start refuses the option."""
+    def torso_zz(env):
+        return float(env.env.physics.data.ptr.body("torso").xmat[8])
+
+    default = StateTaskEnv("quadruped_stand", seed=0)
+    zz = []
+    for ep in range(8):
+        default.reset(seed=ep)
+        zz.append(torso_zz(default))
+    assert min(zz) < 0.5  # random orientations: some start tilted or upside down
+    upright = StateTaskEnv("quadruped_stand", seed=0, upright_starts=1.0)
+    for ep in range(4):
+        state, _ = upright.reset(seed=ep)
+        assert torso_zz(upright) > 0.999 and state.shape == default.observation_space.shape
+    half = StateTaskEnv("quadruped_stand", seed=3, upright_starts=0.5)
+    starts = []
+    for _ in range(12):
+        half.reset()
+        starts.append(torso_zz(half) > 0.999)
+    assert 0 < sum(starts) < 12
+    with pytest.raises(ValueError, match="walker_stand has no upright start"):
+        StateTaskEnv("walker_stand", upright_starts=0.5)
+    with pytest.raises(ValueError, match="probability in"):
+        StateTaskEnv("quadruped_stand", upright_starts=1.5)
+    with pytest.raises(ValueError, match="start='sideways' is not available"):
+        default.env.reset(options={"start": "sideways"})

@@ -31,6 +31,8 @@ class ExpertTrainConfig:
         eval_episodes: evaluation episodes per snapshot.
         log_every: steps between progress lines (stdout and out/progress.jsonl: steps/s, mean training-episode
             return); 0 for none.
+        upright_starts: probability that a training episode starts upright (quadruped: its default start is a
+            random orientation); snapshots are evaluated from the default start; 0 = off.
     """
 
     task: str
@@ -41,6 +43,7 @@ class ExpertTrainConfig:
     fractions: tuple[float, ...] = (0.25, 0.5, 1.0)
     eval_episodes: int = 5
     log_every: int = 10_000
+    upright_starts: float = 0.0
 
 
 def add_parser(subparsers) -> None:
@@ -67,6 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     torch.set_num_threads(cfg.threads)
     command = " ".join(["genrl"] + sys.argv[1:])
     card = train_expert(cfg.task, cfg.steps, cfg.out, seed=cfg.seed, fractions=cfg.fractions,
-                        eval_episodes=cfg.eval_episodes, command=command, log_every=cfg.log_every)
+                        eval_episodes=cfg.eval_episodes, command=command, log_every=cfg.log_every,
+                        upright_starts=cfg.upright_starts)
     print(json.dumps(card, indent=2))
     return 0

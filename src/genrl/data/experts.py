@@ -41,18 +41,35 @@ class StateTaskEnv(gym.Env):
 
     Args:
         task: task id, e.g. ``"walker_walk"`` (DMC domains only).
-        seed: initial-state seed.
+        seed: initial-state seed (also seeds the choice of upright starts).
+        upright_starts: probability that an episode starts with the body upright (the domain's
+            ``upright_initialize``; a training curriculum, e.g. quadruped, whose default start is a random
+            orientation); 0 = always the default start.
+
+    Raises:
+        ValueError: ``upright_starts`` outside [0, 1], or > 0 on a domain without an upright start.
     """
 
     metadata = {"render_modes": []}
 
-    def __init__(self, task: str, seed: int | None = None):
+    def __init__(self, task: str, seed: int | None = None, upright_starts: float = 0.0):
         self.env = make(task, seed=seed, render=None)
+        if not 0.0 <= upright_starts <= 1.0:
+            raise ValueError(f"upright_starts: expected a probability in [0, 1], got {upright_starts}")
+        if upright_starts > 0 and getattr(getattr(self.env, "domain", None), "upright_initialize", None) is None:
+            raise ValueError(f"upright_starts: {task} has no upright start (only domains with a random-orientation "
+                             "start, e.g. quadruped, define one); use 0")
+        self.upright_starts = upright_starts
+        self._starts = np.random.default_rng(seed)
         self.observation_space = self.env.observation_space["state"]
         self.action_space = self.env.action_space
 
     def reset(self, *, seed=None, options=None):
-        obs, info = self.env.reset(seed=seed)
+        if seed is not None:
+            self._starts = np.random.default_rng(seed)
+        if self.upright_starts > 0 and self._starts.random() < self.upright_starts:
+            options = {**(options or {}), "start": "upright"}
+        obs, info = self.env.reset(seed=seed, options=options)
         return obs["state"], info
 
     def step(self, action):
@@ -145,7 +162,7 @@ def evaluate(policy: ExpertPolicy, task: str, episodes: int = 5, seed: int = 100
 
 def train_expert(task: str, steps: int, out: str | Path, seed: int = 0,
                  fractions: Sequence[float] = (0.25, 0.5, 1.0), eval_episodes: int = 5,
-                 command: str = "", log_every: int = 10_000) -> dict:
+                 command: str = "", log_every: int = 10_000, upright_starts: float = 0.0) -> dict:
     """Train a SAC expert on ``task``'s state and save actor snapshots + a model card in ``out``.
 
     Files: ``actor_{pct}.safetensors`` for each fraction of ``steps`` and ``card.json`` (task, command, steps,
@@ -154,6 +171,8 @@ def train_expert(task: str, steps: int, out: str | Path, seed: int = 0,
     ``command`` is recorded in the card (the CLI passes the exact command line). Every ``log_every`` steps (0:
     never) one line goes to stdout and to ``progress.jsonl`` (step, seconds, steps/s, the mean return and
     normalized score of the last <= 100 training episodes, which include SAC's exploration noise).
+    ``upright_starts`` (see :class:`StateTaskEnv`) only changes the training episodes' start states; snapshots are
+    evaluated from the task's default start.
 
     Raises:
         ImportError: stable-baselines3 is not installed (``pip install -c constraints.txt stable-baselines3``).
@@ -182,7 +201,7 @@ def train_expert(task: str, steps: int, out: str | Path, seed: int = 0,
                               [ep["r"] for ep in self.model.ep_info_buffer])
             return True
 
-    env = StateTaskEnv(task, seed=seed)
+    env = StateTaskEnv(task, seed=seed, upright_starts=upright_starts)
     model = SAC("MlpPolicy", env, seed=seed, learning_starts=min(5000, steps // 10), verbose=0,
                 policy_kwargs={"net_arch": list(HIDDEN)}, device="cpu")
     t0 = time.time()
@@ -190,7 +209,7 @@ def train_expert(task: str, steps: int, out: str | Path, seed: int = 0,
     wall = time.time() - t0
     card = {"task": task, "algorithm": "SAC (stable-baselines3, default hyper-parameters, net_arch 256x256)",
             "observation": "proprioceptive state", "action_repeat": 2, "steps": steps, "seed": seed,
-            "train_seconds": round(wall, 1), "command": command,
+            "upright_starts": upright_starts, "train_seconds": round(wall, 1), "command": command,
             "snapshots": {}}
     for pct in sorted(marks.values()):
         path = out / f"actor_{pct:03d}.safetensors"

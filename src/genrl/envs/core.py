@@ -51,6 +51,8 @@ class DomainSpec:
         episode_steps: agent steps per episode (after action repeat); 500 for every DMC domain.
         settle: ``(physics) -> None`` run once after ``initialize`` outside the reset context (e.g. cheetah's
             200 settling steps); may be None.
+        upright_initialize: like ``initialize`` but with the body upright (a start-state curriculum for training
+            experts, ``reset(options={"start": "upright"})``); None where ``initialize`` needs no such variant.
     """
 
     name: str
@@ -63,6 +65,7 @@ class DomainSpec:
     tasks: Mapping[str, RewardFn]
     episode_steps: int = 500
     settle: Callable[[Any], None] | None = None
+    upright_initialize: Callable[[Any, np.random.RandomState], None] | None = None
 
     def make_env(self, task: str, seed: int | None = None, render: RenderSettings | None = RenderSettings(),
                  action_repeat: int = 2) -> "DMCEnv":
@@ -149,13 +152,28 @@ class DMCEnv(gym.Env):
 
     # -- gymnasium API -------------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Start an episode. Returns ``(observation, info)``; ``info["rewards"]`` are all 0 at reset."""
+        """Start an episode. Returns ``(observation, info)``; ``info["rewards"]`` are all 0 at reset.
+
+        ``options={"start": "upright"}`` starts with the body upright (the domain's ``upright_initialize``, a
+        curriculum for expert training; evaluation always uses the default ``initialize``).
+
+        Raises:
+            ValueError: an unknown ``options["start"]``, or ``"upright"`` on a domain without that start.
+        """
         super().reset(seed=seed)
         if seed is not None:
             self._random = np.random.RandomState(seed)
             self.action_space.seed(seed)
+        start = (options or {}).get("start", "default")
+        if start == "default":
+            initialize = self.domain.initialize
+        elif start == "upright" and self.domain.upright_initialize is not None:
+            initialize = self.domain.upright_initialize
+        else:
+            raise ValueError(f"{self.task_id}: reset option start={start!r} is not available; expected 'default'"
+                             + (" or 'upright'" if self.domain.upright_initialize is not None else ""))
         with self.physics.reset_context():
-            self.domain.initialize(self.physics, self._random)
+            initialize(self.physics, self._random)
         if self.domain.settle is not None:
             self.domain.settle(self.physics)
         self._steps = 0

@@ -47,6 +47,15 @@ def initialize(physics, random: np.random.RandomState) -> None:
     dmc_quadruped._find_non_contacting_height(physics, orientation)  # pylint: disable=protected-access
 
 
+def upright_initialize(physics, random: np.random.RandomState) -> None:
+    """Upright body with a random heading (yaw only) at the lowest non-contacting height: the start-state
+    curriculum of expert training (``reset(options={"start": "upright"})``), which spares SAC from having to learn
+    to turn over before it can learn to walk. Not used for evaluation."""
+    yaw = random.uniform(-np.pi, np.pi)
+    dmc_quadruped._find_non_contacting_height(  # pylint: disable=protected-access
+        physics, np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]))
+
+
 def _upright(physics) -> float:
     return (1.0 + float(physics.data.ptr.body("torso").xmat[8])) / 2.0
 
@@ -117,6 +126,7 @@ DOMAIN = DomainSpec(
     camera=2,
     control_timestep=0.02,
     initialize=initialize,
+    upright_initialize=upright_initialize,
     state=state,
     descriptors=descriptors,
     tasks={"stand": stand, "walk": walk, "run": run, "jump": jump, "lie_down": lie_down, "two_legs": two_legs},
