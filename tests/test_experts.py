@@ -27,7 +27,8 @@ def test_actor_round_trip_matches_sb3(tmp_path):
 
 
 def test_train_expert_writes_snapshots_and_card(tmp_path):
-    card = train_expert("walker_stand", steps=40, out=tmp_path, seed=0, eval_episodes=1, log_every=20)
+    card = train_expert("walker_stand", steps=40, out=tmp_path, seed=0, eval_episodes=1, log_every=20, train_freq=2)
+    assert card["train_freq"] == 2 and card["upright_starts"] == 0.0
     assert sorted(p.name for p in tmp_path.glob("actor_*.safetensors")) == [
         "actor_025.safetensors", "actor_050.safetensors", "actor_100.safetensors"]
     assert (tmp_path / "card.json").is_file()
@@ -47,7 +48,7 @@ def test_load_errors(tmp_path):
         ExpertPolicy.load(tmp_path / "bad.safetensors")
 
 
-def test_upright_starts_curriculum():
+def test_upright_starts_curriculum(tmp_path):
     """Quadruped's default start is a random orientation (often on its back); the training curriculum's upright
     start puts the torso's z-axis up, and a domain without an upright start refuses the option."""
     def torso_zz(env):
@@ -71,6 +72,9 @@ def test_upright_starts_curriculum():
     assert 0 < sum(starts) < 12
     with pytest.raises(ValueError, match="walker_stand has no upright start"):
         StateTaskEnv("walker_stand", upright_starts=0.5)
+    with pytest.raises(ValueError, match="train_freq: expected >= 1"):
+        train_expert("walker_stand", steps=10, out=tmp_path / "never", train_freq=0)
+    assert not (tmp_path / "never").exists()
     with pytest.raises(ValueError, match="probability in"):
         StateTaskEnv("quadruped_stand", upright_starts=1.5)
     with pytest.raises(ValueError, match="start='sideways' is not available"):
