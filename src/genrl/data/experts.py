@@ -53,9 +53,9 @@ class StateTaskEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, task: str, seed: int | None = None, upright_starts: float = 0.0):
-        self.env = make(task, seed=seed, render=None)
         if not 0.0 <= upright_starts <= 1.0:
             raise ValueError(f"upright_starts: expected a probability in [0, 1], got {upright_starts}")
+        self.env = make(task, seed=seed, render=None)
         if upright_starts > 0 and getattr(getattr(self.env, "domain", None), "upright_initialize", None) is None:
             raise ValueError(f"upright_starts: {task} has no upright start (only domains with a random-orientation "
                              "start, e.g. quadruped, define one); use 0")
@@ -214,7 +214,8 @@ def train_expert(task: str, steps: int, out: str | Path, seed: int = 0,
     wall = time.time() - t0
     card = {"task": task, "algorithm": "SAC (stable-baselines3, default hyper-parameters, net_arch 256x256)",
             "observation": "proprioceptive state", "action_repeat": 2, "steps": steps, "seed": seed,
-            "upright_starts": upright_starts, "train_freq": train_freq, "train_seconds": round(wall, 1), "command": command,
+            "upright_starts": upright_starts, "train_freq": train_freq, "train_seconds": round(wall, 1),
+            "command": command,
             "snapshots": {}}
     for pct in sorted(marks.values()):
         path = out / f"actor_{pct:03d}.safetensors"
