@@ -57,6 +57,7 @@ class StateTaskEnv(gym.Env):
             raise ValueError(f"upright_starts: expected a probability in [0, 1], got {upright_starts}")
         self.env = make(task, seed=seed, render=None)
         if upright_starts > 0 and getattr(getattr(self.env, "domain", None), "upright_initialize", None) is None:
+            self.env.close()
             raise ValueError(f"upright_starts: {task} has no upright start (only domains with a random-orientation "
                              "start, e.g. quadruped, define one); use 0")
         self.upright_starts = upright_starts
