@@ -123,12 +123,44 @@ def test_init_from_another_domain_is_a_warm_start(tiny_run, models_root, tmp_pat
                             init="tinywalker"), progress=False)
     assert "warm start from the cheetah model on walker data" in capsys.readouterr().out
     assert load_pretrained(out)[1]["step"] == 12
-    cfg["action_dim"] = 12  # a shape the run cannot take is still refused
+    cfg["embedder_id"] = "another-vlm"  # a model of another embedder is refused
     cfg_file.write_text(json.dumps(cfg))
     from genrl.data.dataset import DatasetError
-    with pytest.raises(DatasetError, match="that model has action_dim=12"):
+    with pytest.raises(DatasetError, match="that model has embedder_id="):
         pretrain(PretrainConfig(dataset=str(root / "walker"), out=str(tmp_path / "bad2"), embedder_id=vlm.id,
                                 n_frames=vlm.n_frames, preset="tiny", steps=12, init="tinywalker"), progress=False)
+
+
+def test_init_across_action_sizes_copies_every_tensor_that_fits(tiny_run, tmp_path, capsys):
+    """A model of another action size (stickman 10 from walker 6) warm-starts all but the action-input layer."""
+    from genrl.mfwm.pretrain import CKPT, _load_init, build_model
+    from genrl.utils.checkpoint import save_checkpoint
+
+    root, vlm = tiny_run
+    cfg = json.loads((root / "mfwm" / "config.json").read_text())
+    other = {**cfg, "domain": "stickman", "action_dim": 10}
+    torch.manual_seed(1)
+    source = build_model(other)
+    src_folder = tmp_path / "stick"
+    src_folder.mkdir()
+    (src_folder / "config.json").write_text(json.dumps(other))
+    save_checkpoint(src_folder / CKPT, {"mfwm": source}, {}, step=7, config=other)
+    torch.manual_seed(2)
+    model = build_model(cfg)
+    fresh_before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert _load_init(str(src_folder), model, cfg) == 7
+    out = capsys.readouterr().out
+    assert "action size 10 -> 6" in out
+    src, got = source.state_dict(), model.state_dict()
+    differing = [k for k in got if got[k].shape != src[k].shape]
+    assert differing and all(k.split(".")[-1] in ("weight", "bias") for k in differing)
+    for k in got:
+        if k in differing:
+            assert torch.equal(got[k], fresh_before[k]), k  # kept its fresh initialization
+            assert k in out
+        else:
+            assert torch.equal(got[k], src[k]), k
+    assert len(differing) <= 2  # only the layer(s) that read the action
 
 
 def test_oracle_head_learns_a_reward_of_the_latents():

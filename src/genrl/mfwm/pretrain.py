@@ -143,15 +143,21 @@ def _run_config(cfg: PretrainConfig, ds: Dataset, embed_dim: int) -> dict:
 
 # run-config keys that fix the model's shape and inputs: a resumed run or an --init model must agree on them
 MODEL_KEYS = ("domain", "action_dim", "embedder_id", "embed_dim", "world_model")
-# an --init model may come from another embodiment with the same shapes (a warm start, e.g. cheetah from walker)
-INIT_KEYS = tuple(k for k in MODEL_KEYS if k != "domain")
+# an --init model may come from another embodiment with the same shapes (a warm start, e.g. cheetah from walker);
+# only the action size may differ (e.g. stickman's 10 actions from walker's 6): see _load_init
+INIT_KEYS = tuple(k for k in MODEL_KEYS if k not in ("domain", "action_dim"))
 
 
 def _load_init(init: str, model: MFWM, run_cfg: dict) -> int:
     """Load the weights of run/shipped model ``init`` into ``model``; returns its update count.
 
-    ``init`` may be another domain's model (a cross-embodiment warm start) when the action size, embedder and
-    world-model config agree (``INIT_KEYS``); the domain change is printed.
+    ``init`` may be another domain's model (a cross-embodiment warm start) when the embedder and world-model config
+    agree (``INIT_KEYS``); the domain change is printed. When the action size differs (e.g. stickman, 10 actions,
+    from walker, 6), every tensor whose shape matches is copied and the few that take the action as input (the
+    RSSM's action-input layer) keep their fresh initialization; their names are printed.
+
+    Raises:
+        DatasetError: the ``init`` model has another embedder or world-model config.
     """
     from genrl.mfwm.shipped import resolve_run
 
@@ -162,7 +168,20 @@ def _load_init(init: str, model: MFWM, run_cfg: dict) -> int:
         raise DatasetError(f"--init {init}: that model has {', '.join(diffs)}")
     if init_cfg.get("domain") != run_cfg["domain"]:
         print(f"--init {init}: warm start from the {init_cfg.get('domain')} model on {run_cfg['domain']} data")
-    state = load_checkpoint(folder / CKPT, {"mfwm": model}, {}, restore_global_rng=False)
+    if init_cfg.get("action_dim") == run_cfg["action_dim"]:
+        state = load_checkpoint(folder / CKPT, {"mfwm": model}, {}, restore_global_rng=False)
+        return int(state["step"])
+    source = build_model({**run_cfg, "action_dim": init_cfg["action_dim"]})
+    state = load_checkpoint(folder / CKPT, {"mfwm": source}, {}, restore_global_rng=False)
+    target, fresh = model.state_dict(), []
+    with torch.no_grad():
+        for key, value in source.state_dict().items():
+            if target[key].shape == value.shape:
+                target[key].copy_(value)
+            else:
+                fresh.append(key)
+    print(f"--init {init}: action size {init_cfg['action_dim']} -> {run_cfg['action_dim']}; freshly initialized: "
+          f"{', '.join(fresh)}")
     return int(state["step"])
 
 
