@@ -40,7 +40,8 @@ class PretrainConfig:
         snapshot_at: updates after which a weights-only copy of the model is kept in ``out/snapshots/step_N/``
             (a run folder of its own, without optimizers), for compute-quality curves.
         init: a pre-training run folder or shipped model (e.g. ``walker``) whose weights start a new run (its
-            action size, embedder and world-model config must match; another domain's model is a warm start);
+            embedder and world-model config must match; another domain's model is a warm start, and one of another
+            action size gives every tensor but the action-input layer);
             fresh optimizers, the update count continues from its step (so ``steps`` is the total). Ignored on resume.
         nproc: data-parallel processes on this machine: ``genrl pretrain`` re-runs itself under ``torchrun
             --standalone --nproc-per-node N`` (one process per GPU with ``--device cuda``; gloo on CPU); the batch
