@@ -13,7 +13,7 @@ from genrl.app.cli import main
 from genrl.data.dataset import DatasetError
 from genrl.mfwm.aligner import Aligner, aligner_loss, lafite_noise
 from genrl.mfwm.connector import Connector, chunk_embeddings
-from genrl.mfwm.decode import check_embedder, decode_prompt, prompt_embedding
+from genrl.mfwm.decode import decode_prompt, matching_embedder, prompt_embedding
 from genrl.mfwm.pretrain import PretrainConfig, load_pretrained, pretrain
 from genrl.utils.runtime import ResumeMismatchError
 from genrl.vlm.minivlm import MiniVLMEmbedder
@@ -135,18 +135,25 @@ def test_pretrain_refuses_missing_embeddings_and_other_domains(embedded, tmp_pat
         pretrain(_cfg(root, vlm, tmp_path / "y", 2, overrides={"deter": 48}), progress=False)
 
 
-def test_decode_prompts(embedded, tmp_path, shared_dir):
+def test_decode_prompts(embedded, tmp_path, shared_dir, monkeypatch, capsys):
     root, vlm = embedded
     pretrain(_cfg(root, vlm, tmp_path / "run", 2), progress=False)
     model, cfg = load_pretrained(tmp_path / "run")
     emb, info = prompt_embedding(vlm, prompt="lying on the back")
     frames = decode_prompt(model, emb, horizon=6, samples=2)
     assert frames.shape == (2, 6, 64, 64, 3) and frames.dtype == np.uint8
-    check_embedder(cfg, vlm)
+    assert matching_embedder(cfg, vlm) is vlm
     other = MiniVLMEmbedder(root / "vlm")
     other.id = "another-vlm"
     with pytest.raises(ValueError, match="trained with VLM"):
-        check_embedder(cfg, other)
+        matching_embedder(cfg, other)
+    # a newer packaged default: the model's own packaged MiniVLM (found by id) reads the prompt instead
+    import genrl.vlm.minivlm as minivlm
+    monkeypatch.setattr(minivlm, "packaged_minivlms", lambda: {"another-vlm": root / "vlm", vlm.id: root / "vlm"})
+    swapped = matching_embedder(cfg, other)
+    assert swapped is not other and swapped.id == cfg["embedder_id"] == vlm.id
+    assert "trained with the packaged MiniVLM" in capsys.readouterr().out
+    torch.testing.assert_close(swapped.embed_text(["lying on the back"]), emb)
     gif = tmp_path / "walk.gif"
     video = str(shared_dir / "data" / "video_prompts" / "guy_walking.gif")
     code = main(["decode", str(tmp_path / "run"), "--video", video, "--out", str(gif), "--vlm-path",

@@ -123,12 +123,48 @@ def test_init_from_another_domain_is_a_warm_start(tiny_run, models_root, tmp_pat
                             init="tinywalker"), progress=False)
     assert "warm start from the cheetah model on walker data" in capsys.readouterr().out
     assert load_pretrained(out)[1]["step"] == 12
-    cfg["embedder_id"] = "another-vlm"  # a model of another embedder is refused
-    cfg_file.write_text(json.dumps(cfg))
+    cfg["world_model"] = {**cfg["world_model"], "deter": cfg["world_model"]["deter"] * 2}
+    cfg_file.write_text(json.dumps(cfg))  # a model of another world-model shape is refused
     from genrl.data.dataset import DatasetError
-    with pytest.raises(DatasetError, match="that model has embedder_id="):
+    with pytest.raises(DatasetError, match="that model has world_model"):
         pretrain(PretrainConfig(dataset=str(root / "walker"), out=str(tmp_path / "bad2"), embedder_id=vlm.id,
                                 n_frames=vlm.n_frames, preset="tiny", steps=12, init="tinywalker"), progress=False)
+
+
+def test_init_of_another_vlm_then_frozen_world_model_trains_only_the_connector(tiny_run, tmp_path, capsys):
+    """A model of another VLM gives its world model only; --freeze-world-model then leaves it untouched."""
+    root, vlm = tiny_run
+    src = root / "mfwm"
+    cfg = json.loads((src / "config.json").read_text())
+    other = tmp_path / "other_vlm"
+    other.mkdir()
+    (other / "checkpoint").symlink_to((src / "checkpoint").resolve())
+    (other / "config.json").write_text(json.dumps({**cfg, "embedder_id": "an-older-vlm"}))
+    source, src_cfg = load_pretrained(src)
+    start = src_cfg["step"]
+    out = tmp_path / "new_vlm"
+
+    def run(steps: int):
+        pretrain(PretrainConfig(dataset=str(root / "walker"), out=str(out), embedder_id=vlm.id,
+                                n_frames=vlm.n_frames, preset="tiny", steps=steps, save_every=2, log_every=2,
+                                report_every=100, init=str(other), freeze_world_model=True), progress=False)
+        return load_pretrained(out)
+
+    first, first_cfg = run(start + 4)
+    assert "VLM 'an-older-vlm' -> " in capsys.readouterr().out
+    assert first_cfg["step"] == start + 4 and first_cfg["embedder_id"] == vlm.id
+    second, _ = run(start + 8)  # resumes
+    was, a, b = source.state_dict(), first.state_dict(), second.state_dict()
+    for key in was:
+        if key.startswith("wm."):  # copied, then frozen: bit-identical
+            assert torch.equal(a[key], was[key]) and torch.equal(b[key], was[key]), key
+        elif was[key].is_floating_point() and was[key].numel() > 1:  # not the old VLM's connector / aligner
+            assert not torch.equal(a[key], was[key]), key
+    moved = [k for k in a if not k.startswith("wm.") and a[k].is_floating_point() and not torch.equal(a[k], b[k])]
+    assert len(moved) >= 4, moved  # the connector and aligner are training
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    train = [m for m in metrics if "train/connector_kl" in m]
+    assert train and not any("train/image_mse" in m for m in train), metrics[:2]  # no world-model update
 
 
 def test_init_across_action_sizes_copies_every_tensor_that_fits(tiny_run, tmp_path, capsys):

@@ -214,7 +214,7 @@ class Dashboard:
         Returns:
             ``(decoded .mp4, nearest clips .mp4 or None, Markdown message)``; on bad input ``(None, None, error)``.
         """
-        from genrl.mfwm.decode import check_embedder, decode_prompt, prompt_embedding, write_decoded
+        from genrl.mfwm.decode import decode_prompt, matching_embedder, prompt_embedding, write_decoded
 
         t0 = time.perf_counter()
         if not model or not str(model).strip():
@@ -232,7 +232,7 @@ class Dashboard:
             raise ValueError("horizon must be in 1..256 and samples in 1..8")
         net, cfg = self.load_model(str(model).strip())
         vlm = self.embedder()
-        check_embedder(cfg, vlm)
+        vlm = matching_embedder(cfg, vlm)
         with self._lock:
             emb, _ = prompt_embedding(vlm, text or None, path)
             use_aligner = bool(text) or bool(video_aligner)

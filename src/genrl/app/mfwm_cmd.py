@@ -91,12 +91,12 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from genrl.mfwm.decode import check_embedder, decode_prompt, prompt_embedding, write_decoded
+    from genrl.mfwm.decode import decode_prompt, matching_embedder, prompt_embedding, write_decoded
     from genrl.mfwm.pretrain import load_pretrained
 
     model, cfg = load_pretrained(args.run)
     vlm = embedder_from_args(args)
-    check_embedder(cfg, vlm)
+    vlm = matching_embedder(cfg, vlm)
     emb, info = prompt_embedding(vlm, args.prompt, args.video)
     use_aligner = args.prompt is not None or args.video_aligner
     frames = decode_prompt(model, emb, args.horizon, use_aligner=use_aligner, samples=args.samples)

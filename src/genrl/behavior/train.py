@@ -87,12 +87,12 @@ def _run_config(cfg: BehaveConfig, mcfg: dict, bcfg, prompt: str | None, dataset
 
 
 def _prompt_embedding(cfg: BehaveConfig, mcfg: dict, prompt: str | None, embedder) -> torch.Tensor:
-    from genrl.mfwm.decode import check_embedder, prompt_embedding
+    from genrl.mfwm.decode import matching_embedder, prompt_embedding
 
     if embedder is None:
         from genrl.vlm.registry import make_embedder
         embedder = make_embedder(cfg.vlm, cfg.vlm_path)
-    check_embedder(mcfg, embedder)
+    embedder = matching_embedder(mcfg, embedder)
     emb, _ = prompt_embedding(embedder, prompt, cfg.video)
     return emb
 

@@ -42,7 +42,7 @@ from genrl.behavior.starts import episode_posterior_modes
 from genrl.data.dataset import Dataset, DatasetError
 from genrl.data.split import split_names
 from genrl.envs.registry import PROMPTS
-from genrl.mfwm.decode import check_embedder, prompt_embedding
+from genrl.mfwm.decode import matching_embedder, prompt_embedding
 from genrl.mfwm.model import MFWM
 from genrl.mfwm.pretrain import load_pretrained
 from genrl.utils.stats import spearman, top_fraction_score
@@ -138,7 +138,7 @@ def reward_check(cfg: RewardCheckConfig, embedder: Embedder) -> dict:
     if cfg.episodes not in ("heldout", "all"):
         raise ValueError(f"episodes must be 'heldout' or 'all', got {cfg.episodes!r}")
     model, mcfg = load_pretrained(cfg.run)
-    check_embedder(mcfg, embedder)
+    embedder = matching_embedder(mcfg, embedder)
     ds = Dataset(cfg.dataset or mcfg["pretrain"]["dataset"])
     ds.require_domain(mcfg["domain"], "the world model was trained on")
     names = ds.names()

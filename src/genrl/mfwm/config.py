@@ -40,9 +40,12 @@ class PretrainConfig:
         snapshot_at: updates after which a weights-only copy of the model is kept in ``out/snapshots/step_N/``
             (a run folder of its own, without optimizers), for compute-quality curves.
         init: a pre-training run folder or shipped model (e.g. ``walker``) whose weights start a new run (its
-            embedder and world-model config must match; another domain's model is a warm start, and one of another
-            action size gives every tensor but the action-input layer);
+            world-model config must match; another domain's model is a warm start, one of another action size gives
+            every tensor but the action-input layer, one of another VLM gives the world model only);
             fresh optimizers, the update count continues from its step (so ``steps`` is the total). Ignored on resume.
+        freeze_world_model: train only the connector and aligner, on the frozen world model's posteriors (no
+            world-model update, ~3x faster per update): for a new VLM on a trained model (``init`` of another
+            ``embedder_id`` copies the world model and starts the connector and aligner fresh).
         nproc: data-parallel processes on this machine: ``genrl pretrain`` re-runs itself under ``torchrun
             --standalone --nproc-per-node N`` (one process per GPU with ``--device cuda``; gloo on CPU); the batch
             is split, ``batch_size`` must be a multiple of N. Under ``torchrun`` leave it out: the launch's process
@@ -67,6 +70,7 @@ class PretrainConfig:
     device: str = "auto"
     snapshot_at: tuple[int, ...] = ()
     init: str | None = None
+    freeze_world_model: bool = False
     nproc: int = 1
 
 

@@ -40,15 +40,34 @@ def prompt_embedding(embedder: Embedder, prompt: str | None = None, video: str |
                                                 "frame_size": list(frames.shape[1:3])}
 
 
-def check_embedder(model_cfg: dict, embedder: Embedder) -> None:
-    """Refuse an embedder other than the one the MFWM was trained with (its embeddings would be meaningless).
+def matching_embedder(model_cfg: dict, embedder: Embedder) -> Embedder:
+    """The embedder to read prompts for an MFWM trained on ``model_cfg["embedder_id"]``'s embeddings.
+
+    ``embedder`` itself when its id and dimension match. When ``embedder`` is a packaged MiniVLM (``--vlm default``)
+    but the model was trained with another packaged MiniVLM (an older default, e.g. the shipped walker and cheetah
+    models), that one is loaded instead and named on stdout. Any other mismatch is refused: embeddings of another
+    VLM would be meaningless to the connector.
 
     Raises:
-        ValueError: id or dimension differ.
+        ValueError: id or dimension differ and no packaged MiniVLM has the model's id.
     """
-    if embedder.id != model_cfg["embedder_id"] or embedder.dim != model_cfg["embed_dim"]:
-        raise ValueError(f"this model was trained with VLM {model_cfg['embedder_id']!r} ({model_cfg['embed_dim']}-d)"
-                         f" but the prompt embedder is {embedder.id!r} ({embedder.dim}-d); use the same --vlm")
+    if embedder.id == model_cfg["embedder_id"] and embedder.dim == model_cfg["embed_dim"]:
+        return embedder
+    from genrl.vlm.minivlm import MiniVLMEmbedder, packaged_minivlms
+
+    packaged = packaged_minivlms()
+    if isinstance(embedder, MiniVLMEmbedder) and embedder.id in packaged and model_cfg["embedder_id"] in packaged:
+        key = model_cfg["embedder_id"]
+        if key not in _PACKAGED:
+            print(f"this model was trained with the packaged MiniVLM {key!r}: prompts are embedded by it")
+            _PACKAGED[key] = MiniVLMEmbedder(packaged[key], batch_size=embedder.batch_size,
+                                             device=str(embedder.device))
+        return _PACKAGED[key]
+    raise ValueError(f"this model was trained with VLM {model_cfg['embedder_id']!r} ({model_cfg['embed_dim']}-d)"
+                     f" but the prompt embedder is {embedder.id!r} ({embedder.dim}-d); use the same --vlm")
+
+
+_PACKAGED: dict[str, Embedder] = {}  # packaged MiniVLMs loaded by matching_embedder, by id
 
 
 @torch.no_grad()

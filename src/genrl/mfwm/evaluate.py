@@ -34,7 +34,7 @@ from genrl.data.dataset import Dataset, DatasetError
 from genrl.data.sampler import SequenceSampler
 from genrl.data.split import split_names
 from genrl.mfwm.aligner import lafite_noise
-from genrl.mfwm.decode import check_embedder, prompt_embedding
+from genrl.mfwm.decode import matching_embedder, prompt_embedding
 from genrl.mfwm.model import MFWM
 from genrl.mfwm.pretrain import load_pretrained, make_report, tile
 from genrl.mfwm.shipped import is_shipped_name
@@ -197,7 +197,7 @@ def evaluate_pretrained(run_dir: str | Path, embedder: Embedder, out: str | Path
         DatasetError: the run kept no held-out episodes (``--holdout 0``) or they lack stored embeddings.
     """
     model, cfg = load_pretrained(run_dir)
-    check_embedder(cfg, embedder)
+    embedder = matching_embedder(cfg, embedder)
     ds = Dataset(dataset or cfg["pretrain"]["dataset"])
     _, heldout = split_names(ds.names(), cfg["pretrain"].get("holdout", 0.0))
     if not heldout:

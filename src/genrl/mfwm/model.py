@@ -62,21 +62,29 @@ class MFWM(nn.Module):
         return conn + align, metrics
 
     def train_step(self, batch: dict[str, torch.Tensor], opts: dict[str, torch.optim.Optimizer],
-                   wm_loss: Callable | None = None, connector_loss: Callable | None = None) -> dict[str, float]:
+                   wm_loss: Callable | None = None, connector_loss: Callable | None = None,
+                   freeze_world_model: bool = False) -> dict[str, float]:
         """One world-model update then one connector+aligner update. ``batch`` needs ``embedding [B, T, D]``.
 
         ``wm_loss`` / ``connector_loss`` replace ``self.wm.loss`` / ``self.connector_loss`` (same arguments and
         results), e.g. by their ``DistributedDataParallel`` wrappers (:mod:`genrl.mfwm.parallel`).
+        ``freeze_world_model``: skip the world-model update; the connector learns from the frozen model's
+        posterior samples (:meth:`WorldModel.observe`, no decoder, no world-model gradients), e.g. for a new VLM.
 
         Returns the metrics (losses, KLs, gradient norms). Raises ``FloatingPointError`` on a non-finite loss
         before any parameter is changed.
         """
-        loss, post, metrics = (wm_loss or self.wm.loss)(batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"world-model loss is {loss.item()} ({metrics})")
-        opts["wm"].zero_grad(set_to_none=True)
-        loss.backward()
-        metrics["model_grad_norm"] = clip_and_step(opts["wm"], self.wm.parameters(), self.cfg.grad_clip)
+        if freeze_world_model:
+            with torch.no_grad():
+                post, _ = self.wm.observe(batch)
+            metrics: dict[str, float] = {}
+        else:
+            loss, post, metrics = (wm_loss or self.wm.loss)(batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"world-model loss is {loss.item()} ({metrics})")
+            opts["wm"].zero_grad(set_to_none=True)
+            loss.backward()
+            metrics["model_grad_norm"] = clip_and_step(opts["wm"], self.wm.parameters(), self.cfg.grad_clip)
         post = {k: v.detach() for k, v in post.items()}
         closs, cmetrics = (connector_loss or self.connector_loss)(post, batch["embedding"])
         if not torch.isfinite(closs):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -145,19 +146,21 @@ def _run_config(cfg: PretrainConfig, ds: Dataset, embed_dim: int) -> dict:
 MODEL_KEYS = ("domain", "action_dim", "embedder_id", "embed_dim", "world_model")
 # an --init model may come from another embodiment with the same shapes (a warm start, e.g. cheetah from walker);
 # only the action size may differ (e.g. stickman's 10 actions from walker's 6): see _load_init
-INIT_KEYS = tuple(k for k in MODEL_KEYS if k not in ("domain", "action_dim"))
+INIT_KEYS = ("world_model",)  # what --init must share with the new run (see _load_init)
 
 
 def _load_init(init: str, model: MFWM, run_cfg: dict) -> int:
     """Load the weights of run/shipped model ``init`` into ``model``; returns its update count.
 
-    ``init`` may be another domain's model (a cross-embodiment warm start) when the embedder and world-model config
-    agree (``INIT_KEYS``); the domain change is printed. When the action size differs (e.g. stickman, 10 actions,
+    ``init`` may be another domain's model (a cross-embodiment warm start) when the world-model config agrees
+    (``INIT_KEYS``); the domain change is printed. When the action size differs (e.g. stickman, 10 actions,
     from walker, 6), every tensor whose shape matches is copied and the few that take the action as input (the
-    RSSM's action-input layer) keep their fresh initialization; their names are printed.
+    RSSM's action-input layer) keep their fresh initialization; their names are printed. When the VLM differs
+    (``embedder_id``, e.g. a re-trained MiniVLM), only the world model is copied: the connector and aligner keep
+    their fresh initialization and re-learn the new VLM's embeddings (pair it with ``freeze_world_model``).
 
     Raises:
-        DatasetError: the ``init`` model has another embedder or world-model config.
+        DatasetError: the ``init`` model has another world-model config.
     """
     from genrl.mfwm.shipped import resolve_run
 
@@ -168,20 +171,25 @@ def _load_init(init: str, model: MFWM, run_cfg: dict) -> int:
         raise DatasetError(f"--init {init}: that model has {', '.join(diffs)}")
     if init_cfg.get("domain") != run_cfg["domain"]:
         print(f"--init {init}: warm start from the {init_cfg.get('domain')} model on {run_cfg['domain']} data")
-    if init_cfg.get("action_dim") == run_cfg["action_dim"]:
+    same_vlm = all(init_cfg.get(k) == run_cfg[k] for k in ("embedder_id", "embed_dim"))
+    if init_cfg.get("action_dim") == run_cfg["action_dim"] and same_vlm:
         state = load_checkpoint(folder / CKPT, {"mfwm": model}, {}, restore_global_rng=False)
         return int(state["step"])
-    source = build_model({**run_cfg, "action_dim": init_cfg["action_dim"]})
+    source = build_model({**run_cfg, "action_dim": init_cfg["action_dim"], "embed_dim": init_cfg["embed_dim"]})
     state = load_checkpoint(folder / CKPT, {"mfwm": source}, {}, restore_global_rng=False)
     target, fresh = model.state_dict(), []
     with torch.no_grad():
         for key, value in source.state_dict().items():
-            if target[key].shape == value.shape:
+            if target[key].shape == value.shape and (same_vlm or key.startswith("wm.")):
                 target[key].copy_(value)
-            else:
+            elif key.startswith("wm."):
                 fresh.append(key)
-    print(f"--init {init}: action size {init_cfg['action_dim']} -> {run_cfg['action_dim']}; freshly initialized: "
-          f"{', '.join(fresh)}")
+    if init_cfg.get("action_dim") != run_cfg["action_dim"]:
+        print(f"--init {init}: action size {init_cfg['action_dim']} -> {run_cfg['action_dim']}; freshly "
+              f"initialized: {', '.join(fresh)}")
+    if not same_vlm:
+        print(f"--init {init}: VLM {init_cfg.get('embedder_id')!r} -> {run_cfg['embedder_id']!r}; the world model "
+              "is copied, the connector and aligner start fresh")
     return int(state["step"])
 
 
@@ -261,11 +269,13 @@ def _pretrain(cfg: PretrainConfig, progress: bool, dp: DistInfo, device: torch.d
     elif cfg.init is not None:
         step = _load_init(cfg.init, model, run_cfg)
     report_batches = sampler
-    update = model.train_step
+    update = partial(model.train_step, freeze_world_model=True) if cfg.freeze_world_model else model.train_step
     if dp.distributed:
         sampler = sampler.view(seed=rank_seed(cfg.seed, dp.rank, step))
         torch.manual_seed(rank_seed(cfg.seed, dp.rank, step))
         report_batches = sampler.view(batch_size=wm_cfg.batch_size, seed=rank_seed(cfg.seed, dp.rank, step, 1))
+        if cfg.freeze_world_model:
+            raise ValueError("freeze_world_model trains in one process; leave --nproc out")
         update = DataParallelMFWM(model, device).train_step  # broadcasts rank 0's weights
 
     def report(at: int) -> None:

@@ -201,7 +201,8 @@ class MiniVLMEmbedder(BatchedEmbedder):
         super().__init__(batch_size=batch_size, device=device, truncate=truncate)
         self.model, self.meta = load_minivlm(weights_dir)
         self.model.to(self.device)
-        self.id = weights_id(Path(weights_dir or WEIGHTS_DIR) / WEIGHTS_FILE)
+        self.weights_dir = Path(weights_dir or WEIGHTS_DIR)
+        self.id = weights_id(self.weights_dir / WEIGHTS_FILE)
         self.n_frames = self.model.cfg.n_frames
         self.dim = self.model.cfg.dim
 
@@ -215,10 +216,23 @@ class MiniVLMEmbedder(BatchedEmbedder):
         return self.model.text(encode_sentences(texts).to(self.device))
 
 
+def packaged_minivlms() -> dict[str, Path]:
+    """Embedder id -> folder of every MiniVLM shipped in the package (``genrl/vlm/weights/*/config.json``).
+
+    ``weights/minivlm`` is the default (``--vlm default``); older ones stay shipped so that the models trained on
+    their embeddings keep reading prompts (:func:`genrl.mfwm.decode.matching_embedder` picks them by id).
+    """
+    found = {}
+    for cfg in sorted(WEIGHTS_DIR.parent.glob(f"*/{CONFIG_FILE}")):
+        if (cfg.parent / WEIGHTS_FILE).exists():
+            found[json.loads(cfg.read_text())["id"]] = cfg.parent
+    return found
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
 
 
 __all__ = ["MiniVLMConfig", "MiniVLM", "MiniVLMEmbedder", "load_minivlm", "save_minivlm", "encode_sentences",
-           "sentence_encoder", "weights_id", "WEIGHTS_DIR", "count_parameters"]
+           "sentence_encoder", "weights_id", "WEIGHTS_DIR", "count_parameters", "packaged_minivlms"]
