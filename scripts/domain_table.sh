@@ -9,7 +9,8 @@
 #
 # Environment: DATA (default runs/data/DOMAIN), OUT (default runs/DOMAIN_table), STEPS (GenRL actor-critic updates,
 # default 1000), EPISODES (default 10), TASKS (default DOMAIN_run), BASELINES (algo:reward specs, default
-# "iql:image td3bc:image"), THREADS (default 1: two seeds side by side on 2 cores). Writes OUT/{genrl,genrl_data_free}/
+# "iql:image td3bc:image"), THREADS (default 1: two seeds side by side on 2 cores), VLM_PATH (a MiniVLM weights
+# folder for the prompts and the baselines' rewards, e.g. src/genrl/vlm/weights/minivlm_v2; default: the default). Writes OUT/{genrl,genrl_data_free}/
 # s<seed>/<task>/, OUT/baselines/<algo>_<reward>_<task>_s<seed>/ and OUT.budget.log; then
 #   python scripts/table_budget.py OUT --json-out docs/results/DOMAIN_table.json && genrl compare OUT
 set -euo pipefail
@@ -20,6 +21,7 @@ SEED=${3:?usage: domain_table.sh DOMAIN MFWM SEED}
 DATA=${DATA:-runs/data/$DOMAIN}; OUT=${OUT:-runs/${DOMAIN}_table}; STEPS=${STEPS:-1000}; EPISODES=${EPISODES:-10}
 TASKS=${TASKS:-${DOMAIN}_run}; BASELINES=${BASELINES:-"iql:image td3bc:image"}; THREADS=${THREADS:-1}
 G=${GENRL:-.venv/bin/genrl}; PY=${PYTHON:-.venv/bin/python}
+vlm_flags=(); [ -z "${VLM_PATH:-}" ] || vlm_flags=(--vlm-path "$VLM_PATH")
 mkdir -p "$OUT"
 task_flags=(); ntasks=0
 for task in $TASKS; do task_flags+=(--task "$task"); ntasks=$((ntasks + 1)); done
@@ -28,7 +30,7 @@ for kind in offline data_free; do
   done_all=1
   for task in $TASKS; do [ -f "$dir/$task/eval.json" ] || done_all=0; done
   [ "$done_all" = 1 ] || "$G" behave "$MFWM" "${task_flags[@]}" "${starts[@]}" --preset small --steps "$STEPS" \
-      --eval-every 0 --eval-episodes "$EPISODES" --seed "$SEED" --out "$dir" --threads "$THREADS"
+      --eval-every 0 --eval-episodes "$EPISODES" --seed "$SEED" --out "$dir" --threads "$THREADS" "${vlm_flags[@]}"
 done
 first=$(set -- $TASKS; echo "$1")
 secs=$("$PY" -c "import sys; sys.path.insert(0, 'scripts'); from pathlib import Path; from table_budget import train_seconds
@@ -46,7 +48,7 @@ for task in $TASKS; do
     run=$OUT/baselines/${algo}_${reward}_${task}_s$SEED
     [ -f "$run/eval.json" ] || "$G" baseline --algo "$algo" --reward "$reward" --task "$task" --dataset "$DATA" \
         --out "$run" --steps "$steps" --batch-size 64 --eval-every 0 --eval-episodes "$EPISODES" --seed "$SEED" \
-        --save-every 100 --quiet --threads "$THREADS"
+        --save-every 100 --quiet --threads "$THREADS" "${vlm_flags[@]}"
   done
 done
 echo "TABLE_SEED_DONE $DOMAIN $SEED"

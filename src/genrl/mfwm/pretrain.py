@@ -290,8 +290,10 @@ def _pretrain(cfg: PretrainConfig, progress: bool, dp: DistInfo, device: torch.d
         save_checkpoint(rt.ckpt, {"mfwm": model}, opts, at, run_cfg, rng=sampler.rng)
 
     def postfix(last: dict) -> dict:
-        return {"img": f"{last.get('image_mse', float('nan')):.4f}", "kl": f"{last.get('model_kl', 0):.2f}",
-                "conn": f"{last.get('connector_kl', 0):.2f}"}
+        shown = {"conn": f"{last.get('connector_kl', 0):.2f}"}
+        if "image_mse" in last:  # not with a frozen world model
+            shown.update(img=f"{last['image_mse']:.4f}", kl=f"{last.get('model_kl', 0):.2f}")
+        return shown
 
     model.train()
     loop = LoopConfig(steps=cfg.steps, log_every=cfg.log_every, save_every=cfg.save_every, what="pretrain",
