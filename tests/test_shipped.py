@@ -111,6 +111,21 @@ def test_snapshots_and_init_continue_the_update_count(tiny_run, models_root, tmp
         pretrain(bad, progress=False)
 
 
+def test_init_may_change_the_training_settings(tiny_run, models_root, tmp_path, capsys):
+    """--init with another learning rate / batch (not shapes) continues the model and records the new settings."""
+    root, vlm = tiny_run
+    out = tmp_path / "lowlr"
+    pretrain(PretrainConfig(dataset=str(root / "walker"), out=str(out), embedder_id=vlm.id, n_frames=vlm.n_frames,
+                            preset="tiny", overrides={"lr": 3e-5, "batch_size": 2}, steps=12, save_every=2,
+                            log_every=2, report_every=100, init="tinywalker"), progress=False)
+    printed = capsys.readouterr().out
+    assert "training settings changed:" in printed and "lr 0.0001 -> 3e-05" in printed
+    assert "batch_size 4 -> 2" in printed
+    _, info = load_pretrained(out)
+    assert info["step"] == 12
+    assert json.loads((out / "config.json").read_text())["world_model"]["lr"] == 3e-5
+
+
 def test_init_from_another_domain_is_a_warm_start(tiny_run, models_root, tmp_path, capsys):
     root, vlm = tiny_run
     cfg_file = models_root / "tinywalker" / "config.json"

@@ -147,6 +147,10 @@ MODEL_KEYS = ("domain", "action_dim", "embedder_id", "embed_dim", "world_model")
 # an --init model may come from another embodiment with the same shapes (a warm start, e.g. cheetah from walker);
 # only the action size may differ (e.g. stickman's 10 actions from walker's 6): see _load_init
 INIT_KEYS = ("world_model",)  # what --init must share with the new run (see _load_init)
+# world-model fields that set how the weights are trained, not their shapes: an --init model may differ on them
+# (e.g. continuing a model at a lower learning rate or with a larger batch); the changes are printed
+INIT_FREE_FIELDS = ("lr", "eps", "grad_clip", "weight_decay", "batch_size", "batch_length", "precision",
+                    "kl_free", "kl_balance", "kl_scale")
 
 
 def _load_init(init: str, model: MFWM, run_cfg: dict) -> int:
@@ -158,17 +162,26 @@ def _load_init(init: str, model: MFWM, run_cfg: dict) -> int:
     RSSM's action-input layer) keep their fresh initialization; their names are printed. When the VLM differs
     (``embedder_id``, e.g. a re-trained MiniVLM), only the world model is copied: the connector and aligner keep
     their fresh initialization and re-learn the new VLM's embeddings (pair it with ``freeze_world_model``).
+    The training fields of the world-model config (``INIT_FREE_FIELDS``: learning rate, batch shape, precision,
+    KL settings) may differ: the new run trains with its own (printed).
 
     Raises:
-        DatasetError: the ``init`` model has another world-model config.
+        DatasetError: the ``init`` model has another world-model shape config.
     """
     from genrl.mfwm.shipped import resolve_run
 
     folder = resolve_run(init)
     init_cfg = json.loads((folder / "config.json").read_text())
-    diffs = config_differences(init_cfg, run_cfg, INIT_KEYS)
+    old_wm, new_wm = dict(init_cfg.get("world_model") or {}), dict(run_cfg["world_model"])
+    changed = [f"{k} {old_wm[k]} -> {new_wm[k]}" for k in INIT_FREE_FIELDS
+               if k in old_wm and k in new_wm and old_wm[k] != new_wm[k]]
+    for k in INIT_FREE_FIELDS:
+        old_wm.pop(k, None), new_wm.pop(k, None)
+    diffs = config_differences({**init_cfg, "world_model": old_wm}, {**run_cfg, "world_model": new_wm}, INIT_KEYS)
     if diffs:
         raise DatasetError(f"--init {init}: that model has {', '.join(diffs)}")
+    if changed:
+        print(f"--init {init}: training settings changed: {', '.join(changed)}")
     if init_cfg.get("domain") != run_cfg["domain"]:
         print(f"--init {init}: warm start from the {init_cfg.get('domain')} model on {run_cfg['domain']} data")
     same_vlm = all(init_cfg.get(k) == run_cfg[k] for k in ("embedder_id", "embed_dim"))
