@@ -40,7 +40,8 @@ class PretrainConfig:
         snapshot_at: updates after which a weights-only copy of the model is kept in ``out/snapshots/step_N/``
             (a run folder of its own, without optimizers), for compute-quality curves.
         init: a pre-training run folder or shipped model (e.g. ``walker``) whose weights start a new run (its
-            world-model config must match; another domain's model is a warm start, one of another action size gives
+            world-model shape fields must match, its training fields -- lr, batch shape, precision, KL -- may differ
+            and the new run uses its own; another domain's model is a warm start, one of another action size gives
             every tensor but the action-input layer, one of another VLM gives the world model only);
             fresh optimizers, the update count continues from its step (so ``steps`` is the total). Ignored on resume.
         freeze_world_model: train only the connector and aligner, on the frozen world model's posteriors (no
