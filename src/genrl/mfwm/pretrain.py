@@ -176,7 +176,8 @@ def _load_init(init: str, model: MFWM, run_cfg: dict) -> int:
     changed = [f"{k} {old_wm[k]} -> {new_wm[k]}" for k in INIT_FREE_FIELDS
                if k in old_wm and k in new_wm and old_wm[k] != new_wm[k]]
     for k in INIT_FREE_FIELDS:
-        old_wm.pop(k, None), new_wm.pop(k, None)
+        old_wm.pop(k, None)
+        new_wm.pop(k, None)
     diffs = config_differences({**init_cfg, "world_model": old_wm}, {**run_cfg, "world_model": new_wm}, INIT_KEYS)
     if diffs:
         raise DatasetError(f"--init {init}: that model has {', '.join(diffs)}")
