@@ -18,7 +18,8 @@ from pathlib import Path
 
 
 def run_summary(run: Path) -> dict:
-    """One behavior run folder -> ``{"run", "task", "prompt", "video", "data_free", "seed", "overrides", "evals"}``."""
+    """One behavior run folder -> ``{"run" (parent/name), "task", "reward", "prompt", "video", "data_free", "seed",
+    "overrides", "behavior", "evals"}``."""
     cfg = json.loads((run / "config.json").read_text())
     evals = {}
     for f in sorted((run / "evals").glob("step_*.json"), key=lambda f: int(f.stem.split("_")[1])):
@@ -29,8 +30,9 @@ def run_summary(run: Path) -> dict:
         evals[int(f.stem.split("_")[1])] = {"mean_normalized": round(mean, 4), "stderr": round(se, 4),
                                             "normalized": [round(x, 4) for x in xs]}
     b = cfg["behave"]
-    return {"run": run.name, "task": cfg["task"], "prompt": cfg["prompt"],
-            "video": Path(cfg["video"]).name if cfg.get("video") else None, "data_free": cfg["data_free"],
+    return {"run": f"{run.parent.name}/{run.name}", "task": cfg["task"], "reward": cfg.get("reward", "genrl"),
+            "prompt": cfg["prompt"], "video": Path(cfg["video"]).name if cfg.get("video") else None,
+            "data_free": cfg["data_free"],
             "seed": b["seed"], "overrides": b["overrides"], "behavior": cfg["behavior"], "evals": evals}
 
 
