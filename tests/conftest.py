@@ -1,5 +1,6 @@
 """Shared pytest setup: headless rendering and the optional ``../shared`` folder."""
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -8,6 +9,18 @@ import pytest
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+@pytest.fixture
+def load_script():
+    """``load_script("table_budget")`` -> the module of ``scripts/table_budget.py`` (scripts are not a package)."""
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    return load
 
 
 @pytest.fixture

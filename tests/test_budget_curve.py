@@ -1,6 +1,5 @@
 """scripts/budget_curve.py: runs group by task, reward, start and overrides; each budget is the mean over seeds."""
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -10,20 +9,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("budget_curve", ROOT / "scripts" / "budget_curve.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _run(seed: int, scores: dict[int, float], reward: str = "genrl", overrides: dict | None = None) -> dict:
     return {"run": f"s{seed}", "task": "walker_walk", "reward": reward, "data_free": False, "seed": seed,
             "overrides": overrides or {}, "evals": {str(k): {"mean_normalized": v} for k, v in scores.items()}}
 
 
-def test_curves_average_seeds_and_keep_levers_apart():
-    bc = _module()
+def test_curves_average_seeds_and_keep_levers_apart(load_script):
+    bc = load_script("budget_curve")
     runs = [_run(0, {1000: 0.2, 2000: 0.4}), _run(1, {1000: 0.4}), _run(0, {1000: 0.9}, reward="oracle"),
             _run(0, {1000: 0.1}, overrides={"horizon": 32})]
     cs = bc.curves(runs)

@@ -1,19 +1,10 @@
 """scripts/table_budget.py: a run's training seconds exclude its evaluations and a group member pays 1/K."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("table_budget", ROOT / "scripts" / "table_budget.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _write_run(run: Path, method: str, task: str, seed: int, normalized: float) -> None:
@@ -26,16 +17,16 @@ def _write_run(run: Path, method: str, task: str, seed: int, normalized: float) 
                                                "task": task, "seed": seed, "mean_normalized": normalized}))
 
 
-def test_train_seconds_excludes_evaluations_and_scales_to_all_updates(tmp_path):
-    tb = _module()
+def test_train_seconds_excludes_evaluations_and_scales_to_all_updates(tmp_path, load_script):
+    tb = load_script("table_budget")
     _write_run(tmp_path / "iql", "iql", "walker_walk", 0, 0.1)
     seconds, steps = tb.train_seconds(tmp_path / "iql" / "metrics.jsonl")
     assert steps == 400
     assert seconds == pytest.approx((60.0 - 30.0) * 400 / 300)
 
 
-def test_group_members_share_the_group_time_and_rows_summarize(tmp_path):
-    tb = _module()
+def test_group_members_share_the_group_time_and_rows_summarize(tmp_path, load_script):
+    tb = load_script("table_budget")
     group = tmp_path / "genrl" / "s0"
     for task in ("walker_stand", "walker_walk"):
         _write_run(group / task, "genrl", task, 0, 0.5)
@@ -51,16 +42,16 @@ def test_group_members_share_the_group_time_and_rows_summarize(tmp_path):
     assert "| genrl | walker_stand | 1 | 400 | 20 | 0.50 (one seed) |" in table
 
 
-def test_train_seconds_needs_two_records(tmp_path):
-    tb = _module()
+def test_train_seconds_needs_two_records(tmp_path, load_script):
+    tb = load_script("table_budget")
     f = tmp_path / "metrics.jsonl"
     f.write_text(json.dumps({"step": 1, "time": 0.0, "train/loss": 1.0}) + "\n")
     with pytest.raises(ValueError, match="fewer than two training records"):
         tb.train_seconds(f)
 
 
-def test_columns_are_genrl_compares(tmp_path):
-    tb = _module()
+def test_columns_are_genrl_compares(tmp_path, load_script):
+    tb = load_script("table_budget")
     _write_run(tmp_path / "free", "genrl-data-free", "walker_stand", 0, 0.4)
     _write_run(tmp_path / "td3bc", "td3bc", "walker_stand", 0, 0.1)
     assert sorted(r["column"] for r in tb.collect(tmp_path)) == ["genrl-data-free", "td3bc-video"]
