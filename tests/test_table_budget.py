@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 
-
 def _write_run(run: Path, method: str, task: str, seed: int, normalized: float) -> None:
     run.mkdir(parents=True)
     lines = [{"step": 100, "time": 1000.0, "train/loss": 1.0},
