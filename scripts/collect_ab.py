@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
+
+from genrl.evaluation.compare import mean_stderr
 
 
 def run_summary(run: Path) -> dict:
@@ -25,15 +26,13 @@ def run_summary(run: Path) -> dict:
     for f in sorted((run / "evals").glob("step_*.json"), key=lambda f: int(f.stem.split("_")[1])):
         d = json.loads(f.read_text())
         xs = d["normalized"]
-        mean = sum(xs) / len(xs)
-        se = math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1) / len(xs)) if len(xs) > 1 else 0.0
-        evals[int(f.stem.split("_")[1])] = {"mean_normalized": round(mean, 4), "stderr": round(se, 4),
+        mean, se = mean_stderr(xs)
+        evals[int(f.stem.split("_")[1])] = {"mean_normalized": round(mean, 4), "stderr": round(se or 0.0, 4),
                                             "normalized": [round(x, 4) for x in xs]}
     b = cfg["behave"]
     return {"run": f"{run.parent.name}/{run.name}", "task": cfg["task"], "reward": cfg.get("reward", "genrl"),
             "prompt": cfg["prompt"], "video": Path(cfg["video"]).name if cfg.get("video") else None,
-            "data_free": cfg["data_free"],
-            "seed": b["seed"], "overrides": b["overrides"], "behavior": cfg["behavior"], "evals": evals}
+            "data_free": cfg["data_free"], "seed": b["seed"], "overrides": b["overrides"], "behavior": cfg["behavior"], "evals": evals}
 
 
 def main() -> None:
