@@ -3,6 +3,7 @@ prior-only RSSM, bf16 autocast, optimiser decay and a short training run (tiny p
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -380,3 +381,23 @@ def test_precision_resolution():
 
     assert use_bf16("auto", "cuda") and use_bf16("bf16", "cpu") and not use_bf16("fp32", "cuda")
     assert use_bf16("auto", "cpu") == cpu_has_native_bf16()
+
+
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("c++", "g++", "clang++")),
+                    reason="torch.compile on CPU needs a C++ compiler (none on PATH)")
+def test_compiled_conv_nets_match_eager_and_keep_state_dict_keys():
+    torch.manual_seed(0)
+    wm = WorldModel(preset("tiny"), action_dim=2)
+    keys = set(wm.state_dict())
+    batch = tiny_batch(B=2, T=3)
+    obs = wm.preprocess(batch["observation"])
+    cfg = wm.cfg
+    stoch = torch.zeros(2, 3, cfg.stoch_flat)
+    stoch[..., ::cfg.discrete] = 1.0  # one-hot: class 0 of every variable
+    eager_embed, eager_recon = wm.encoder(obs), wm.decoder(stoch)
+    wm.compile_convnets()
+    assert set(wm.state_dict()) == keys  # checkpoints of compiled and eager runs are interchangeable
+    torch.testing.assert_close(wm.encoder(obs), eager_embed, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(wm.decoder(stoch), eager_recon, atol=1e-4, rtol=1e-4)
+    # a second input shape (acting on one frame) recompiles instead of failing
+    assert wm.encoder(obs[:1, :1]).shape == eager_embed[:1, :1].shape

@@ -267,6 +267,8 @@ def _pretrain(cfg: PretrainConfig, progress: bool, dp: DistInfo, device: torch.d
     batch_size = rank_batch_size(wm_cfg.batch_size, dp.world_size)
     model = build_model(run_cfg).to(device)
     opts = model.optimizers()
+    if cfg.compile:
+        model.wm.compile_convnets()
     train, heldout = split_names(ds.names(), cfg.holdout)
     if not train:
         raise DatasetError(f"{ds.root}: all {len(heldout)} episodes are held out (holdout={cfg.holdout})")
